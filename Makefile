@@ -1,0 +1,60 @@
+# ccsite: two commands do all set-up on a fresh machine (Python 3.11+ and make only).
+#   make run    create the venv, install, migrate, serve on http://$(HOST):$(PORT)
+#   make test   install the dev tools, lint, and run every test
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint format migrate check-python demo bench e2e clean
+
+check-python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ccsite needs Python 3.11 or newer (set PYTHON=python3.11)")'
+
+$(PY): | check-python
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+# Stamp files: re-running is fast, and a changed requirements file reinstalls.
+$(VENV)/.runtime-installed: requirements.txt | $(PY)
+	$(PY) -m pip install -q -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install -q -r requirements-dev.txt
+	@touch $@ $(VENV)/.runtime-installed
+
+.env: | $(PY)
+	$(PY) -m ccsite.localenv .env
+
+migrate: $(VENV)/.runtime-installed .env
+	@mkdir -p var
+	$(PY) manage.py migrate --noinput -v 0
+
+run: migrate
+	@echo ""
+	@echo "ccsite is starting on http://$(HOST):$(PORT)/"
+	@echo "  admin:       http://$(HOST):$(PORT)/admin/"
+	@echo "  first admin: $(PY) manage.py createsuperuser"
+	@echo "  a client key: $(PY) manage.py create_client_key --user YOU --create-user"
+	@echo "  upstream:    $(PY) manage.py add_upstream_credential --label main --from-cli-auth"
+	@echo ""
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) ccsite.asgi:application
+
+test: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest
+
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

@@ -1,0 +1,105 @@
+"""Admin for users, client keys and upstream credentials. Secrets are never displayed."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from accounts import services
+from accounts.forms import ClientKeyCreateForm, UpstreamCredentialForm
+from accounts.models import ClientKey, UpstreamCredential, User
+
+admin.site.site_header = "ccsite administration"
+admin.site.site_title = "ccsite"
+
+admin.site.register(User, UserAdmin)
+
+
+@admin.register(ClientKey)
+class ClientKeyAdmin(admin.ModelAdmin):
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "expires_at", "revoked"]
+    list_filter = ["revoked"]
+    search_fields = ["name", "prefix", "user__username"]
+    raw_id_fields = ["user"]
+    readonly_fields = ["user", "prefix", "created_at", "last_used_at", "revoked", "revoked_at"]
+    fields = ["user", "name", "prefix", "expires_at", "created_at", "last_used_at", "revoked", "revoked_at"]
+    actions = ["revoke_keys"]
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        """A custom add page: the service creates the key and the secret is shown once."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ClientKeyCreateForm(request.POST or None)
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "form": form}
+        if request.method == "POST" and form.is_valid():
+            key, secret = services.client_key_create(
+                user=form.cleaned_data["user"],
+                name=form.cleaned_data["name"],
+                expires_at=form.cleaned_data["expires_at"],
+            )
+            self.log_addition(request, key, [{"added": {}}])
+            context.update(key=key, secret=secret, title="Client key created")
+            response = TemplateResponse(request, "admin/accounts/clientkey/created.html", context)
+            response["Cache-Control"] = "no-store"
+            return response
+        context["title"] = "Create a client key"
+        return TemplateResponse(request, "admin/accounts/clientkey/add.html", context)
+
+    @admin.action(description="Revoke selected keys")
+    def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ClientKey]) -> None:
+        for key in queryset:
+            services.client_key_revoke(key=key)
+        self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
+
+
+@admin.register(UpstreamCredential)
+class UpstreamCredentialAdmin(admin.ModelAdmin):
+    form = UpstreamCredentialForm
+    list_display = [
+        "label",
+        "masked_secret",
+        "enabled",
+        "weight",
+        "max_concurrent",
+        "cooldown_until",
+        "last_error",
+        "last_used_at",
+    ]
+    list_filter = ["enabled"]
+    search_fields = ["label"]
+    readonly_fields = ["masked_secret", "last_error", "last_error_at", "last_used_at", "created_at"]
+    actions = ["enable_credentials", "disable_credentials"]
+
+    def get_fields(self, request: HttpRequest, obj: UpstreamCredential | None = None) -> list[str]:
+        fields = list(UpstreamCredentialForm.Meta.fields)
+        if obj is not None:
+            fields[1:1] = ["masked_secret"]
+            fields += ["last_error", "last_error_at", "last_used_at", "created_at"]
+        return fields
+
+    @admin.display(description="API key")
+    def masked_secret(self, obj: UpstreamCredential) -> str:
+        return obj.masked_secret
+
+    def save_model(
+        self, request: HttpRequest, obj: UpstreamCredential, form: UpstreamCredentialForm, change: bool
+    ) -> None:
+        if form.cleaned_data.get("api_key"):
+            services.credential_set_secret(credential=obj, api_key=form.cleaned_data["api_key"])
+        obj.save()
+
+    @admin.action(description="Enable selected credentials")
+    def enable_credentials(self, request: HttpRequest, queryset: QuerySet[UpstreamCredential]) -> None:
+        count = services.credential_set_enabled(credentials=list(queryset), enabled=True)
+        self.message_user(request, f"Enabled {count} credential(s).", messages.SUCCESS)
+
+    @admin.action(description="Disable selected credentials")
+    def disable_credentials(self, request: HttpRequest, queryset: QuerySet[UpstreamCredential]) -> None:
+        count = services.credential_set_enabled(credentials=list(queryset), enabled=False)
+        self.message_user(request, f"Disabled {count} credential(s).", messages.SUCCESS)

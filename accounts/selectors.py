@@ -1,0 +1,47 @@
+"""Reads for accounts, including the hot-path client-key lookup."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils import timezone
+
+from accounts import keys
+from accounts.keycache import CachedKey, KeyPrincipal, key_cache
+from accounts.models import ClientKey, UpstreamCredential
+
+
+async def _load_key(prefix: str) -> CachedKey | None:
+    row = await ClientKey.objects.select_related("user").filter(prefix=prefix).afirst()
+    if row is None:
+        return None
+    principal = KeyPrincipal(
+        key_id=row.pk, key_name=row.name, user_id=row.user_id, username=row.user.get_username()
+    )
+    return CachedKey(
+        digest=row.digest,
+        principal=principal,
+        expires_at=row.expires_at,
+        usable=not row.revoked and row.user.is_active,
+    )
+
+
+async def client_key_get_by_secret(secret: str) -> KeyPrincipal | None:
+    """The principal for a presented key, or None if it is unknown, wrong, revoked or expired."""
+    prefix = keys.key_prefix(secret)
+    if prefix is None:
+        return None
+    hit, entry = key_cache.get(prefix, settings.CCSITE_KEY_CACHE_SECONDS)
+    if not hit:
+        entry = await _load_key(prefix)
+        key_cache.put(prefix, entry)
+    if entry is None or not entry.usable:
+        return None
+    if entry.expires_at is not None and entry.expires_at <= timezone.now():
+        return None
+    if not keys.key_matches(secret, entry.digest, settings.CLIENT_KEY_PEPPER):
+        return None
+    return entry.principal
+
+
+def credentials_enabled() -> list[UpstreamCredential]:
+    return list(UpstreamCredential.objects.filter(enabled=True).order_by("label"))

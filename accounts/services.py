@@ -1,0 +1,129 @@
+"""Writes for accounts: every admin action, command and view goes through these."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts import crypto, keys
+from accounts.keycache import key_cache
+from accounts.models import ClientKey, UpstreamCredential, User
+
+
+class AccountsError(Exception):
+    """A request to a service that cannot be carried out; the message is safe to show."""
+
+
+def user_get_or_create(*, username: str) -> tuple[User, bool]:
+    username = username.strip()
+    if not username:
+        raise AccountsError("a user name is required")
+    return User.objects.get_or_create(username=username)
+
+
+def client_key_create(
+    *, user: User, name: str = "default", expires_at: datetime | None = None
+) -> tuple[ClientKey, str]:
+    """Create a key; the returned secret is never stored and cannot be shown again."""
+    secret = keys.generate_key()
+    key = ClientKey.objects.create(
+        user=user,
+        name=name.strip() or "default",
+        prefix=keys.key_prefix(secret),
+        digest=keys.key_digest(secret, settings.CLIENT_KEY_PEPPER),
+        expires_at=expires_at,
+    )
+    return key, secret
+
+
+def client_key_revoke(*, key: ClientKey) -> None:
+    if not key.revoked:
+        ClientKey.objects.filter(pk=key.pk).update(revoked=True, revoked_at=timezone.now())
+        key.refresh_from_db(fields=["revoked", "revoked_at"])
+    # Immediately in this process; other processes drop it when their cache entry expires.
+    key_cache.forget(key.prefix)
+
+
+def clean_api_key(api_key: str) -> str:
+    api_key = api_key.strip()
+    if not api_key:
+        raise AccountsError("the API key is empty")
+    if any(ch.isspace() for ch in api_key) or len(api_key) < 8:
+        raise AccountsError("the API key does not look like a Command Code key")
+    return api_key
+
+
+@dataclass(frozen=True)
+class CredentialOptions:
+    weight: int = 1
+    enabled: bool = True
+    allowed_models: tuple[str, ...] = ()
+    max_concurrent: int | None = None
+
+
+def credential_add(
+    *, label: str, api_key: str, options: CredentialOptions | None = None
+) -> UpstreamCredential:
+    options = options or CredentialOptions()
+    label = label.strip()
+    if not label:
+        raise AccountsError("a label is required")
+    if UpstreamCredential.objects.filter(label=label).exists():
+        raise AccountsError(f"a credential labelled {label!r} already exists")
+    if options.weight < 0 or (options.max_concurrent is not None and options.max_concurrent < 1):
+        raise AccountsError("weight must be 0 or more and max concurrent at least 1")
+    api_key = clean_api_key(api_key)
+    return UpstreamCredential.objects.create(
+        label=label,
+        secret_encrypted=crypto.encrypt_secret(api_key),
+        secret_last4=api_key[-4:],
+        weight=options.weight,
+        enabled=options.enabled,
+        allowed_models=list(options.allowed_models),
+        max_concurrent=options.max_concurrent,
+    )
+
+
+def credential_set_secret(*, credential: UpstreamCredential, api_key: str) -> None:
+    """Put a new secret on the credential (unsaved: the caller saves it with its other edits)."""
+    api_key = clean_api_key(api_key)
+    credential.secret_encrypted = crypto.encrypt_secret(api_key)
+    credential.secret_last4 = api_key[-4:]
+    credential.last_error = ""
+    credential.cooldown_until = None
+
+
+def credential_set_enabled(*, credentials: list[UpstreamCredential], enabled: bool) -> int:
+    ids = [credential.pk for credential in credentials]
+    return UpstreamCredential.objects.filter(pk__in=ids).update(enabled=enabled)
+
+
+@transaction.atomic
+def credentials_reencrypt() -> int:
+    """Re-encrypt every stored secret under the first configured key (after adding a new one)."""
+    count = 0
+    for credential in UpstreamCredential.objects.select_for_update():
+        token = crypto.reencrypt_secret(credential.secret_encrypted)
+        UpstreamCredential.objects.filter(pk=credential.pk).update(secret_encrypted=token)
+        count += 1
+    return count
+
+
+def cli_auth_api_key(path: Path) -> str:
+    """The apiKey of a logged-in Command Code CLI's auth file (protocol §2)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AccountsError(f"no Command Code auth file at {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise AccountsError(f"{path} is not a readable Command Code auth file") from None
+    api_key = data.get("apiKey") if isinstance(data, dict) else None
+    if not isinstance(api_key, str) or not api_key.strip():
+        raise AccountsError(f"{path} holds no apiKey; log in with the Command Code CLI first")
+    return api_key.strip()

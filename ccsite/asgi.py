@@ -1,0 +1,25 @@
+"""ASGI entry point: a channels router (HTTP now; websocket routes come with the live log view)."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ccsite.settings")
+
+# Django must be set up before anything imports models; keep this above the other imports.
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+
+from ccsite.edge import answer_head_probes  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        # Admin assets are served here, before Django's middleware, so no sync static
+        # middleware sits on the API path.
+        "http": answer_head_probes(ASGIStaticFilesHandler(django_asgi_app)),
+    }
+)

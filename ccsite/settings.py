@@ -1,0 +1,191 @@
+"""ccsite settings: read only from the environment (see .env.example for every variable)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from ccsite.env import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+    load_env_file,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VERSION = "0.1.0"
+
+# The git-ignored .env written by `make run`; an empty CCSITE_ENV_FILE disables it (tests do).
+_env_file = env_str("CCSITE_ENV_FILE", str(BASE_DIR / ".env"))
+if _env_file:
+    load_env_file(Path(_env_file))
+
+DEBUG = env_bool("DEBUG", False)
+
+# Fail closed: without DEBUG every secret must be configured.
+SECRET_KEY = env_secret("SECRET_KEY", required=not DEBUG) or "insecure-debug-only-secret-key"
+CLIENT_KEY_PEPPER = env_secret("CLIENT_KEY_PEPPER", required=not DEBUG) or "debug-only-pepper"
+CREDENTIAL_ENCRYPTION_KEY = env_secret("CREDENTIAL_ENCRYPTION_KEY", required=not DEBUG) or (
+    # A fixed, valid Fernet key for DEBUG only; production must set its own.
+    "ZGVidWctb25seS1rZXktZG8tbm90LXVzZS0xMjM0NTY="
+)
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ("127.0.0.1", "localhost", "[::1]"))
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+DATA_DIR = Path(env_str("CCSITE_DATA_DIR", str(BASE_DIR / "var")))
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "accounts",
+    "proxy",
+]
+
+# Each entry skips its work on the /v1 API path (ccsite/middleware.py), so API requests never
+# pay for sessions, CSRF or messages, nor for the thread hops MiddlewareMixin makes under ASGI.
+MIDDLEWARE = [
+    "ccsite.middleware.SecurityMiddleware",
+    "ccsite.middleware.SessionMiddleware",
+    "ccsite.middleware.CommonMiddleware",
+    "ccsite.middleware.CsrfViewMiddleware",
+    "ccsite.middleware.AuthenticationMiddleware",
+    "ccsite.middleware.MessageMiddleware",
+    "ccsite.middleware.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "ccsite.urls"
+ASGI_APPLICATION = "ccsite.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database() -> dict[str, object]:
+    url = env_str("DATABASE_URL")
+    if not url:
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "ccsite.sqlite3",
+            "OPTIONS": {
+                # WAL lets readers run beside the writer; IMMEDIATE avoids lock upgrades failing.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    if not url.startswith(("postgres://", "postgresql://")):
+        raise ImproperlyConfigured("DATABASE_URL must be a postgres:// or postgresql:// URL")
+    config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    return dict(config)
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+# Admin assets are served at the ASGI edge (ccsite/asgi.py), so no sync static middleware.
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+X_FRAME_OPTIONS = "DENY"
+if env_bool("CCSITE_BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Request bodies: chat histories with images are large; Django's 2.5 MB default is far too small.
+CCSITE_MAX_BODY_BYTES = env_int("CCSITE_MAX_BODY_BYTES", 64 * 1024 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = CCSITE_MAX_BODY_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = CCSITE_MAX_BODY_BYTES
+
+# Client keys: how long a looked-up key is trusted before the database is asked again. A
+# revocation reaches other processes within this many seconds (its own process at once).
+CCSITE_KEY_CACHE_SECONDS = env_float("CCSITE_KEY_CACHE_SECONDS", 5.0)
+
+# Command Code upstream (protocol §1, §3, §10).
+CC_UPSTREAM_BASE_URL = env_str("CC_UPSTREAM_BASE_URL", "https://api.commandcode.ai").rstrip("/")
+if not CC_UPSTREAM_BASE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured("CC_UPSTREAM_BASE_URL must start with http:// or https://")
+CC_CLI_VERSION = env_str("CC_CLI_VERSION", "1.64.0")
+CC_CLI_VERSION_AUTO = env_bool("CC_CLI_VERSION_AUTO", False)
+CC_NPM_REGISTRY_URL = env_str("CC_NPM_REGISTRY_URL", "https://registry.npmjs.org").rstrip("/")
+CC_PROJECT_SLUG = env_str("CC_PROJECT_SLUG", "ccsite")
+CC_WORKING_DIR = env_str("CC_WORKING_DIR", "/workspace")
+CC_PERMISSION_MODE = env_choice("CC_PERMISSION_MODE", "standard", ("standard", "auto-accept", "plan"))
+CC_TASTE_LEARNING = env_bool("CC_TASTE_LEARNING", False)
+CC_CONNECT_TIMEOUT = env_float("CC_CONNECT_TIMEOUT", 10.0)
+CC_FIRST_EVENT_TIMEOUT = env_float("CC_FIRST_EVENT_TIMEOUT", 300.0)
+CC_IDLE_TIMEOUT = env_float("CC_IDLE_TIMEOUT", 300.0)
+CC_TOTAL_TIMEOUT = env_float("CC_TOTAL_TIMEOUT", 3600.0)
+CC_MAX_RETRIES = env_int("CC_MAX_RETRIES", 2, minimum=0)
+CC_RETRY_BASE_DELAY = env_float("CC_RETRY_BASE_DELAY", 0.5)
+CC_RETRY_MAX_DELAY = env_float("CC_RETRY_MAX_DELAY", 8.0)
+CC_MAX_LINE_BYTES = env_int("CC_MAX_LINE_BYTES", 64 * 1024 * 1024, minimum=1024)
+CC_DEFAULT_MAX_TOKENS = env_int("CC_DEFAULT_MAX_TOKENS", 64000, minimum=1)
+
+# Client-facing behaviour of the /v1 surfaces.
+CCSITE_KEEPALIVE_SECONDS = env_float("CCSITE_KEEPALIVE_SECONDS", 5.0, minimum=0.05)
+CCSITE_REASONING_CONTENT = env_bool("CCSITE_REASONING_CONTENT", True)
+CCSITE_ALLOW_EMPTY_LENGTH = env_bool("CCSITE_ALLOW_EMPTY_LENGTH", False)
+CCSITE_IMAGE_FETCH = env_bool("CCSITE_IMAGE_FETCH", False)
+CCSITE_IMAGE_FETCH_MAX_BYTES = env_int("CCSITE_IMAGE_FETCH_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
+CCSITE_IMAGE_FETCH_TIMEOUT = env_float("CCSITE_IMAGE_FETCH_TIMEOUT", 10.0)
+
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.request": {"level": LOG_LEVEL}},
+}

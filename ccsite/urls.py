@@ -1,0 +1,17 @@
+"""URL map: the /v1 API (django-ninja), /health, and the admin."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import path, re_path
+
+from proxy.api import api
+from proxy.views.fallback import unknown_api_route
+from proxy.views.health import health
+
+urlpatterns = [
+    path("health", health, name="health"),
+    path("v1/", api.urls),
+    re_path(r"^v1/", unknown_api_route),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,72 @@
+"""The NinjaAPI of the /v1 surfaces and the handlers that keep every error in its envelope."""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from proxy.surfaces import error_response, surface_of
+from proxy.translate.errors import (
+    INTERNAL,
+    INVALID_REQUEST,
+    NOT_FOUND,
+    ClientError,
+    FailedResponse,
+    InvalidRequest,
+    authentication_error,
+    invalid_request_error,
+    upstream_error,
+)
+from proxy.upstream.errors import UpstreamError
+from proxy.views import models as models_views
+
+logger = logging.getLogger(__name__)
+
+api = NinjaAPI(title="ccsite", version="1", urls_namespace="v1", docs_url="/docs")
+
+
+@api.exception_handler(InvalidRequest)
+def on_invalid_request(request: HttpRequest, exc: InvalidRequest) -> HttpResponse:
+    return error_response(surface_of(request), invalid_request_error(exc))
+
+
+@api.exception_handler(AuthenticationError)
+def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    problem = getattr(request, "ccsite_auth_problem", None)
+    return error_response(
+        surface_of(request), authentication_error(problem) if problem else authentication_error()
+    )
+
+
+@api.exception_handler(UpstreamError)
+def on_upstream_error(request: HttpRequest, exc: UpstreamError) -> HttpResponse:
+    return error_response(surface_of(request), upstream_error(exc.failure))
+
+
+@api.exception_handler(FailedResponse)
+def on_failed_response(request: HttpRequest, exc: FailedResponse) -> HttpResponse:
+    return error_response(surface_of(request), exc.error)
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    return error_response(surface_of(request), ClientError(INVALID_REQUEST, f"Invalid request: {exc.errors}"))
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    error_class = NOT_FOUND if exc.status_code == 404 else INVALID_REQUEST
+    return error_response(surface_of(request), ClientError(error_class, str(exc)))
+
+
+@api.exception_handler(Exception)
+def on_unexpected_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    # A bug, not the client's fault: log it with the traceback, tell the client no internals.
+    logger.exception("unhandled error on %s %s", request.method, request.path)
+    return error_response(surface_of(request), ClientError(INTERNAL, "Internal gateway error."))
+
+
+api.add_router("/", models_views.router)

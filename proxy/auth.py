@@ -1,0 +1,45 @@
+"""Client-key authentication shared by every /v1 route: Bearer or x-api-key, async, cached."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from ninja.security.base import AuthBase
+
+from accounts.keycache import KeyPrincipal
+from accounts.selectors import client_key_get_by_secret
+
+MISSING_KEY = "Missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'."
+INVALID_KEY = "Invalid API key (unknown, revoked or expired)."
+
+
+def presented_key(request: HttpRequest) -> str | None:
+    authorization = request.headers.get("authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    api_key = request.headers.get("x-api-key", "").strip()
+    return api_key or None
+
+
+class ClientKeyAuth(AuthBase):
+    """Ninja auth: returns the KeyPrincipal (as ``request.auth``) or None to refuse."""
+
+    openapi_type = "http"
+    openapi_scheme = "bearer"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.is_async = True  # ninja awaits the call instead of running it in a thread
+
+    async def __call__(self, request: HttpRequest) -> KeyPrincipal | None:  # type: ignore[override]
+        key = presented_key(request)
+        if key is None:
+            request.ccsite_auth_problem = MISSING_KEY  # type: ignore[attr-defined]
+            return None
+        principal = await client_key_get_by_secret(key)
+        if principal is None:
+            request.ccsite_auth_problem = INVALID_KEY  # type: ignore[attr-defined]
+        return principal
+
+
+client_key_auth = ClientKeyAuth()

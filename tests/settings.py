@@ -1,0 +1,27 @@
+"""Test settings: fixed secrets, a file-based SQLite (live servers share it), fast hashing."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+# Set before ccsite.settings reads them; a developer's .env never leaks into a test run.
+os.environ["CCSITE_ENV_FILE"] = ""
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+os.environ.setdefault("CLIENT_KEY_PEPPER", "test-pepper")
+os.environ.setdefault("CREDENTIAL_ENCRYPTION_KEY", "dGVzdC1vbmx5LWtleS0wMTIzNDU2Nzg5YWJjZGVmMDE=")
+os.environ.setdefault("CCSITE_DATA_DIR", tempfile.mkdtemp(prefix="ccsite-test-"))
+# Nothing listens on port 9: a test that needs an upstream starts the simulator and says so.
+os.environ.setdefault("CC_UPSTREAM_BASE_URL", "http://127.0.0.1:9")
+os.environ.setdefault("CC_RETRY_BASE_DELAY", "0.01")
+os.environ.setdefault("CC_RETRY_MAX_DELAY", "0.05")
+
+from ccsite.settings import *  # noqa: E402, F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# A file, so a live Daphne started by a test (CCSITE_USE_TEST_DB=1) shares the test database.
+TEST_DB_NAME = str(Path(os.environ["CCSITE_DATA_DIR"]) / "test.sqlite3")
+DATABASES["default"]["TEST"] = {"NAME": TEST_DB_NAME}  # noqa: F405
+if os.environ.get("CCSITE_USE_TEST_DB") == "1":
+    DATABASES["default"]["NAME"] = TEST_DB_NAME  # noqa: F405
