@@ -1,0 +1,84 @@
+"""Make a client's conversation acceptable upstream, as the CLI's prepareForSend does (§6).
+
+Clients legitimately send histories the upstream rejects: a tool call whose result never came
+(the user interrupted), a result whose call was trimmed away by compaction, two user turns in
+a row. Both surfaces pass their translated messages through ``repair_history`` last.
+"""
+
+from __future__ import annotations
+
+from proxy.translate.wire import Part, ToolResultPart, WireMessage
+
+# The CLI's own wording for a call that never got a result (protocol §6).
+MISSING_RESULT_TEXT = "No result — the tool call did not complete (interrupted or lost)."
+
+
+def missing_result(call_id: str, tool_name: str) -> ToolResultPart:
+    return {
+        "type": "tool-result",
+        "toolCallId": call_id,
+        "toolName": tool_name,
+        "output": {"type": "text", "value": MISSING_RESULT_TEXT},
+    }
+
+
+def _merge_adjacent(messages: list[WireMessage]) -> list[WireMessage]:
+    """Drop empty messages and merge neighbours of the same role (§6)."""
+    merged: list[WireMessage] = []
+    for message in messages:
+        if not message["content"]:
+            continue
+        if merged and merged[-1]["role"] == message["role"]:
+            merged[-1] = {"role": message["role"], "content": [*merged[-1]["content"], *message["content"]]}
+        else:
+            merged.append({"role": message["role"], "content": list(message["content"])})
+    return merged
+
+
+def _drop_orphan_results(messages: list[WireMessage]) -> list[WireMessage]:
+    """Remove tool results whose call does not appear earlier (the upstream rejects them, §14)."""
+    seen_calls: set[str] = set()
+    cleaned: list[WireMessage] = []
+    for message in messages:
+        parts: list[Part] = []
+        for part in message["content"]:
+            if part["type"] == "tool-call":
+                seen_calls.add(part["toolCallId"])
+            if part["type"] == "tool-result" and part["toolCallId"] not in seen_calls:
+                continue
+            parts.append(part)
+        cleaned.append({"role": message["role"], "content": parts})
+    return cleaned
+
+
+def _answered_ids(message: WireMessage | None) -> set[str]:
+    if message is None or message["role"] != "tool":
+        return set()
+    return {part["toolCallId"] for part in message["content"] if part["type"] == "tool-result"}
+
+
+def _add_missing_results(messages: list[WireMessage]) -> list[WireMessage]:
+    """Give every assistant tool call a result in the tool message that follows it (§6)."""
+    repaired: list[WireMessage] = []
+    for index, message in enumerate(messages):
+        repaired.append(message)
+        if message["role"] != "assistant":
+            continue
+        following = messages[index + 1] if index + 1 < len(messages) else None
+        answered = _answered_ids(following)
+        missing: list[Part] = [
+            missing_result(part["toolCallId"], part["toolName"])
+            for part in message["content"]
+            if part["type"] == "tool-call" and part["toolCallId"] not in answered
+        ]
+        if missing:
+            # Merged into the following tool message (if any) by _merge_adjacent.
+            repaired.append({"role": "tool", "content": missing})
+    return repaired
+
+
+def repair_history(messages: list[WireMessage]) -> list[WireMessage]:
+    messages = _merge_adjacent(messages)
+    messages = _drop_orphan_results(messages)
+    messages = _add_missing_results(messages)
+    return _merge_adjacent(messages)
