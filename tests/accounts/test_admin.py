@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from accounts.models import ClientKey, UpstreamCredential
+from tests.factories import make_client_key, make_credential
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "user_admin_0123456789abcdefQRST"
+
+
+@pytest.mark.parametrize(
+    "url_name",
+    [
+        "admin:accounts_user_changelist",
+        "admin:accounts_clientkey_changelist",
+        "admin:accounts_upstreamcredential_changelist",
+        "admin:accounts_clientkey_add",
+        "admin:accounts_upstreamcredential_add",
+        "admin:accounts_user_add",
+        "admin:index",
+    ],
+)
+def test_admin_pages_render_for_a_superuser(admin_client, url_name):
+    assert admin_client.get(reverse(url_name)).status_code == 200
+
+
+def test_change_pages_render(admin_client, user):
+    key, _ = make_client_key(user=user)
+    credential = make_credential(api_key=SECRET)
+    for url in (
+        reverse("admin:accounts_user_change", args=[user.pk]),
+        reverse("admin:accounts_clientkey_change", args=[key.pk]),
+        reverse("admin:accounts_upstreamcredential_change", args=[credential.pk]),
+    ):
+        assert admin_client.get(url).status_code == 200
+
+
+def test_creating_a_key_shows_the_secret_once(admin_client, user):
+    response = admin_client.post(reverse("admin:accounts_clientkey_add"), {"user": user.pk, "name": "ci"})
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    shown = re.search(r'id="new-client-key"[^>]*>(ccs_[A-Za-z0-9]+)<', response.content.decode()).group(1)
+    key = ClientKey.objects.get(user=user, name="ci")
+    assert shown.startswith(key.prefix)
+    # Never again: neither the list nor the change page holds the secret.
+    for url in (
+        reverse("admin:accounts_clientkey_changelist"),
+        reverse("admin:accounts_clientkey_change", args=[key.pk]),
+    ):
+        assert shown not in admin_client.get(url).content.decode()
+
+
+def test_credential_secret_never_appears_in_admin_pages(admin_client):
+    credential = make_credential(api_key=SECRET)
+    for url in (
+        reverse("admin:accounts_upstreamcredential_changelist"),
+        reverse("admin:accounts_upstreamcredential_change", args=[credential.pk]),
+    ):
+        page = admin_client.get(url).content.decode()
+        assert SECRET not in page
+        assert credential.secret_encrypted not in page
+        assert "…QRST" in page
+
+
+def test_credential_secret_field_is_write_only(admin_client):
+    url = reverse("admin:accounts_upstreamcredential_add")
+    response = admin_client.post(
+        url, {"label": "new", "api_key": SECRET, "enabled": "on", "weight": 1, "allowed_models": "[]"}
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    credential = UpstreamCredential.objects.get(label="new")
+    # Changing other fields with the key left empty keeps the stored key.
+    change = reverse("admin:accounts_upstreamcredential_change", args=[credential.pk])
+    response = admin_client.post(change, {"label": "new", "api_key": "", "weight": 2, "allowed_models": "[]"})
+    assert response.status_code == 302
+    credential.refresh_from_db()
+    assert (credential.weight, credential.enabled, credential.secret_last4) == (2, False, "QRST")
+
+
+def test_admin_actions_revoke_keys_and_toggle_credentials(admin_client, user):
+    key, secret = make_client_key(user=user)
+    credential = make_credential(api_key=SECRET)
+    admin_client.post(
+        reverse("admin:accounts_clientkey_changelist"),
+        {"action": "revoke_keys", "_selected_action": [key.pk]},
+    )
+    key.refresh_from_db()
+    assert key.revoked
+    admin_client.post(
+        reverse("admin:accounts_upstreamcredential_changelist"),
+        {"action": "disable_credentials", "_selected_action": [credential.pk]},
+    )
+    credential.refresh_from_db()
+    assert not credential.enabled

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import httpx
+import pytest
+from asgiref.sync import sync_to_async
+
+from ccsite.asgi import application
+from tests.factories import make_client_key
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def test_health_reports_status_version_and_database(async_client, settings):
+    response = await async_client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "version": settings.VERSION, "database": "ok"}
+
+
+async def test_head_on_any_path_answers_at_once_without_auth():
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        for path in ("/api/hello", "/v1/messages", "/anything/at/all"):
+            response = await client.head(path)
+            assert response.status_code == 200
+            assert response.content == b""
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer ccs_wrong"}, {"x-api-key": "ccs_wrong"}, {"Authorization": "Basic abc"}],
+)
+async def test_openai_style_request_without_a_valid_key_is_401_in_openai_envelope(async_client, headers):
+    response = await async_client.get("/v1/models", headers=headers)
+    assert response.status_code == 401
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["code"] == "invalid_api_key"
+    assert "API key" in error["message"]
+
+
+@pytest.mark.parametrize("headers", [{}, {"x-api-key": "sk-ant-wrong"}, {"Authorization": "Bearer nope"}])
+async def test_anthropic_style_request_without_a_valid_key_is_401_in_anthropic_envelope(
+    async_client, headers
+):
+    response = await async_client.get("/v1/models", headers={"anthropic-version": "2023-06-01", **headers})
+    assert response.status_code == 401
+    body = response.json()
+    assert body["type"] == "error" and body["error"]["type"] == "authentication_error"
+
+
+@pytest.mark.parametrize("style", ["bearer", "x-api-key"])
+async def test_a_valid_key_is_accepted_in_either_header(async_client, style):
+    _, secret = await sync_to_async(make_client_key)()
+    headers = {"Authorization": f"Bearer {secret}"} if style == "bearer" else {"x-api-key": secret}
+    response = await async_client.get("/v1/models", headers=headers)
+    assert response.status_code == 200
+    assert response.json()["object"] == "list"
+
+
+async def test_models_answer_in_the_anthropic_shape_for_anthropic_clients(async_client):
+    _, secret = await sync_to_async(make_client_key)()
+    response = await async_client.get(
+        "/v1/models", headers={"x-api-key": secret, "anthropic-version": "2023-06-01"}
+    )
+    body = response.json()
+    assert body["has_more"] is False and body["data"][0]["type"] == "model"
+
+
+async def test_unknown_api_route_is_404_in_the_callers_envelope(async_client):
+    response = await async_client.post("/v1/nothing-here", data=b"{}", content_type="application/json")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "unknown_url"
