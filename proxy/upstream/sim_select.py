@@ -1,0 +1,103 @@
+"""Which scenario a generate request gets, and the stream plan for it.
+
+Precedence, first match wins: a key's ``fail_first`` failures, a key's forced ``scenario``,
+a ``[sim:...]`` directive in the last user message, a ``sim/<scenario>`` model, the
+configured default. Parameters layer the same way: scenario defaults, then the key's
+``defaults``, then the selection's own parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from proxy.upstream import sim_scenarios as sc
+from proxy.upstream.sim_config import KeyBehaviour
+from proxy.upstream.sim_errors import RequestRejected
+from proxy.upstream.sim_events import DEFAULT_WORKING_DIR, StreamPlan
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    scenario: sc.Scenario
+    params: sc.SimParams
+    selected_by: str  # key-failure, key, directive, model or default
+
+
+def message_text(message: Mapping[str, Any]) -> str:
+    """The text parts of a message, joined by newlines (string content as is, §6)."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    texts = [part.get("text", "") for part in content or [] if part.get("type") == "text"]
+    return "\n".join(texts)
+
+
+def last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return message_text(message)
+    return ""
+
+
+def ends_with_tool_results(messages: Sequence[Mapping[str, Any]]) -> bool:
+    """True when the last message carries tool results: a tool loop's follow-up turn."""
+    return bool(messages) and messages[-1].get("role") == "tool"
+
+
+def assistant_turns(messages: Sequence[Mapping[str, Any]]) -> int:
+    return sum(1 for message in messages if message.get("role") == "assistant")
+
+
+def _parse(text: str, source: str) -> tuple[str | None, dict[str, object]]:
+    try:
+        return sc.parse_selection(text)
+    except sc.DirectiveError as exc:
+        raise RequestRejected(400, f"simulator {source}: {exc}") from None
+
+
+def _chosen(
+    envelope: Mapping[str, Any], behaviour: KeyBehaviour | None, attempt: int, default: str
+) -> tuple[str, str]:
+    """(selection text, what selected it)."""
+    params = envelope["params"]
+    if behaviour is not None and attempt <= behaviour.fail_first:
+        return behaviour.fail_with, "key-failure"
+    if behaviour is not None and behaviour.scenario:
+        return behaviour.scenario, "key"
+    directive = sc.find_directive(last_user_text(params["messages"]))
+    if directive is not None:
+        return directive, "directive"
+    if sc.is_scenario_model(params["model"]):
+        return params["model"][len(sc.SCENARIO_MODEL_PREFIX) :], "model"
+    return default, "default"
+
+
+def select(
+    envelope: Mapping[str, Any], behaviour: KeyBehaviour | None, *, attempt: int, default: str
+) -> Selection:
+    """The scenario for a validated envelope; ``attempt`` counts this key's generate calls."""
+    text, selected_by = _chosen(envelope, behaviour, attempt, default)
+    name, own = _parse(text, selected_by)
+    _, key_defaults = _parse(behaviour.defaults if behaviour else "", "key defaults")
+    scenario = sc.get_scenario(name or sc.DEFAULT_SCENARIO)
+    return Selection(scenario, sc.resolve_params(scenario, key_defaults, own), selected_by)
+
+
+def stream_plan(selection: Selection, envelope: Mapping[str, Any]) -> StreamPlan:
+    params = envelope["params"]
+    messages = params["messages"]
+    kind = selection.scenario.kind
+    if kind == sc.TOOLS and ends_with_tool_results(messages):
+        # The tool loop's second request answers in text, or a real client would loop forever.
+        kind = sc.TEXT
+    working_dir = envelope["config"].get("workingDir") or DEFAULT_WORKING_DIR
+    return StreamPlan(
+        kind=kind,
+        params=selection.params,
+        model=params["model"],
+        echo=last_user_text(messages) if kind == sc.ECHO else "",
+        working_dir=working_dir,
+        turn=assistant_turns(messages),
+    )
