@@ -150,6 +150,8 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = CCSITE_MAX_BODY_BYTES
 # Client keys: how long a looked-up key is trusted before the database is asked again. A
 # revocation reaches other processes within this many seconds (its own process at once).
 CCSITE_KEY_CACHE_SECONDS = env_float("CCSITE_KEY_CACHE_SECONDS", 5.0)
+# Upstream credentials are re-read (and decrypted) at most this often per process.
+CCSITE_CREDENTIAL_CACHE_SECONDS = env_float("CCSITE_CREDENTIAL_CACHE_SECONDS", 10.0)
 
 # Command Code upstream (protocol §1, §3, §10).
 CC_UPSTREAM_BASE_URL = env_str("CC_UPSTREAM_BASE_URL", "https://api.commandcode.ai").rstrip("/")
