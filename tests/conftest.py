@@ -1,11 +1,17 @@
-"""Shared fixtures: users, keys, credentials and the admin client."""
+"""Shared fixtures: users, keys, credentials, the admin client, and live servers."""
 
 from __future__ import annotations
 
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
 import pytest
 
 from accounts.keycache import key_cache
 from tests.factories import UserFactory, make_client_key, make_credential
+from tests.live import daphne_process, free_port, simulator_process
 
 
 @pytest.fixture(autouse=True)
@@ -47,3 +53,56 @@ def pytest_addoption(parser):
     parser.addoption(
         "--update-golden", action="store_true", default=False, help="rewrite golden files from the output"
     )
+
+
+@pytest.fixture(scope="session")
+def simulator():
+    """One simulator process for the session; tests reset its records and keys."""
+    with simulator_process(port=free_port()) as process:
+        yield process
+
+
+@pytest.fixture(scope="session")
+def live_gateway(simulator, django_db_setup, django_db_blocker):
+    """Daphne serving ccsite on the test database, pointed at the simulator."""
+    env = {
+        "CC_UPSTREAM_BASE_URL": simulator.url,
+        # Tests change credentials between tests: never serve a stale one.
+        "CCSITE_CREDENTIAL_CACHE_SECONDS": "0",
+        "CCSITE_KEEPALIVE_SECONDS": "0.5",
+        "CC_RETRY_BASE_DELAY": "0.01",
+        "CC_RETRY_MAX_DELAY": "0.05",
+    }
+    with daphne_process(port=free_port(), env=env) as process:
+        yield process
+
+
+@dataclass
+class Live:
+    """A running gateway + simulator pair, a client key for it, and the upstream key behind it."""
+
+    url: str
+    key: str
+    simulator_url: str
+    upstream_key: str
+
+    def sim_requests(self, path: str = "/alpha/generate") -> list[dict[str, Any]]:
+        response = httpx.get(f"{self.simulator_url}/_sim/requests", params={"path": path}, timeout=10)
+        return response.json()["requests"]
+
+    def set_upstream_behaviour(self, **behaviour: Any) -> None:
+        """Make the simulator treat this test's upstream key specially (e.g. scenario="http-401")."""
+        response = httpx.post(
+            f"{self.simulator_url}/_sim/keys", json={"key": self.upstream_key, **behaviour}, timeout=10
+        )
+        response.raise_for_status()
+
+
+@pytest.fixture
+def live(live_gateway, simulator, transactional_db) -> Live:
+    """Per test: a fresh user, client key and upstream credential, and a clean simulator log."""
+    upstream_key = f"user_live_{secrets.token_hex(8)}"
+    make_credential(label=f"sim-{upstream_key[-6:]}", api_key=upstream_key)
+    _, key = make_client_key()
+    httpx.delete(f"{simulator.url}/_sim/requests", timeout=10).raise_for_status()
+    return Live(url=live_gateway.url, key=key, simulator_url=simulator.url, upstream_key=upstream_key)

@@ -77,3 +77,11 @@ def daphne_process(*, port: int, env: Mapping[str, str] | None = None) -> LivePr
     argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "ccsite.asgi:application"]
     base_env = {"DJANGO_SETTINGS_MODULE": "tests.settings", "CCSITE_USE_TEST_DB": "1"}
     return LiveProcess(argv, port=port, env={**base_env, **(env or {})}, ready_path="/health")
+
+
+def simulator_process(*, port: int, args: Sequence[str] = ()) -> LiveProcess:
+    """The Command Code simulator (`manage.py ccsimulator`) on loopback."""
+    argv = [sys.executable, "manage.py", "ccsimulator", "--host", "127.0.0.1", "--port", str(port), *args]
+    return LiveProcess(
+        argv, port=port, env={"DJANGO_SETTINGS_MODULE": "tests.settings"}, ready_path="/_sim/health"
+    )
