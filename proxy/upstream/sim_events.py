@@ -38,6 +38,7 @@ INBAND_ERROR_MESSAGES = {
 TEXT_ID = "txt-0"
 REASONING_ID = "reasoning-0"
 DEFAULT_WORKING_DIR = "/workspace"
+DEFAULT_TOOL = "read_file"  # the 1.64.0 CLI's first tool (protocol §7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +180,7 @@ def tool_calls(plan: StreamPlan) -> list[tuple[str, str, dict[str, Any]]]:
     """(toolCallId, toolName, input) of each call a tool scenario makes."""
     if plan.kind != sc.TOOLS:
         return []
-    names = [name for name in plan.params.tool.split(",") if name]
+    names = [name for name in (plan.params.tool or DEFAULT_TOOL).split(",") if name] or [DEFAULT_TOOL]
     count = 1 if plan.params.tools is None else plan.params.tools
     calls = []
     for index in range(count):

@@ -65,7 +65,7 @@ class RequestRecord:
         self.ended_at = time.time()
 
     def as_json(self, *, with_body: bool = True) -> dict[str, Any]:
-        data = {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        data = {name: getattr(self, name) for name in self.__slots__}
         if not with_body:
             data.pop("body")
         return data

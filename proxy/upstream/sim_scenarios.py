@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 SCENARIO_MODEL_PREFIX = "sim/"
 DEFAULT_SCENARIO = "text"
@@ -83,7 +84,7 @@ class SimParams:
     headers_delay_ms: int = 0  # pause before the response headers
     after: int | None = None  # stall/truncate/error/abort: text deltas sent first
     tools: int | None = None  # parallel tool calls
-    tool: str = "read_file"  # tool name, or a comma list cycled over the calls
+    tool: str | None = None  # tool name or comma list cycled over the calls (None: see sim_select)
     file: str = "README.md"  # read_file's file, relative to config.workingDir
     args: int = 1  # string arguments of a tool other than read_file
     arg_deltas: int = 2  # tool-input-delta fragments per call
@@ -99,7 +100,7 @@ class SimParams:
 
 # With postponed annotations, dataclass field types are the annotation strings.
 _INT_PARAMS = frozenset(f.name for f in fields(SimParams) if f.type in ("int | None", "int"))
-_STR_PARAMS = frozenset({"tool", "file", "window", "finish"})
+_STR_PARAMS = frozenset(f.name for f in fields(SimParams) if f.type in ("str | None", "str"))
 _LIMITS = {
     "deltas": MAX_DELTAS,
     "reasoning_deltas": MAX_DELTAS,
@@ -133,6 +134,7 @@ def _preset(name: str, kind: str, **defaults: object) -> Scenario:
 
 _PRESETS = (
     _preset("text", TEXT),
+    _preset("text-only", TEXT),  # the STYLE guide's name for example 01
     _preset("long", TEXT, deltas=1000),
     _preset("paced", TEXT, deltas=20, delay_ms=50),
     _preset("slow", TEXT, first_delay_ms=2000),
@@ -148,6 +150,7 @@ _PRESETS = (
     _preset("stall-headers", STALL_HEADERS),
     _preset("truncate", TRUNCATE, after=2),
     _preset("error-retryable", INBAND_ERROR, after=1, status=503, retryable=True),
+    _preset("error-midstream", INBAND_ERROR, after=1, status=503, retryable=True),  # example 04's name
     _preset("error-fatal", INBAND_ERROR, after=1, status=402, retryable=False),
     _preset("abort", ABORT, after=2),
     _preset("http-401", HTTP, status=401),
@@ -267,7 +270,7 @@ def strip_directives(text: str) -> str:
 
 def resolve_params(scenario: Scenario, *layers: Mapping[str, object]) -> SimParams:
     """The scenario's defaults, overridden by each layer in turn (later wins)."""
-    merged: dict[str, object] = dict(scenario.defaults)
+    merged: dict[str, Any] = dict(scenario.defaults)
     for layer in layers:
         merged.update(layer)
     return replace(SimParams(), **merged)

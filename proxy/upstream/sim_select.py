@@ -9,13 +9,13 @@ configured default. Parameters layer the same way: scenario defaults, then the k
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from proxy.upstream import sim_scenarios as sc
 from proxy.upstream.sim_config import KeyBehaviour
 from proxy.upstream.sim_errors import RequestRejected
-from proxy.upstream.sim_events import DEFAULT_WORKING_DIR, StreamPlan
+from proxy.upstream.sim_events import DEFAULT_TOOL, DEFAULT_WORKING_DIR, StreamPlan
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,17 +85,28 @@ def select(
     return Selection(scenario, sc.resolve_params(scenario, key_defaults, own), selected_by)
 
 
+def default_tool(declared: Sequence[Mapping[str, Any]]) -> str:
+    """read_file when the client declares it (the CLI, §7) or declares nothing; else its first tool."""
+    names = [tool.get("name") for tool in declared]
+    if not names or DEFAULT_TOOL in names:
+        return DEFAULT_TOOL
+    return str(names[0])
+
+
 def stream_plan(selection: Selection, envelope: Mapping[str, Any]) -> StreamPlan:
     params = envelope["params"]
     messages = params["messages"]
     kind = selection.scenario.kind
+    sim_params = selection.params
+    if kind == sc.TOOLS and sim_params.tool is None:
+        sim_params = replace(sim_params, tool=default_tool(params.get("tools") or []))
     if kind == sc.TOOLS and ends_with_tool_results(messages):
         # The tool loop's second request answers in text, or a real client would loop forever.
         kind = sc.TEXT
     working_dir = envelope["config"].get("workingDir") or DEFAULT_WORKING_DIR
     return StreamPlan(
         kind=kind,
-        params=selection.params,
+        params=sim_params,
         model=params["model"],
         echo=last_user_text(messages) if kind == sc.ECHO else "",
         working_dir=working_dir,

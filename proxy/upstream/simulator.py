@@ -30,6 +30,7 @@ Choosing a scenario (first match wins)
 Scenarios (name: what the stream does; defaults in brackets)
     text            start, start-step, text-start, N text-deltas, text-end, finish-step, finish
                     ("stop"), provider-metadata [deltas=4: "Hello from the simulator."]
+                    (alias text-only)
     long / paced / slow     text with deltas=1000 / deltas=20 delay_ms=50 / first_delay_ms=2000
     length          text whose finish is "length" (rawFinishReason "max_tokens")
     huge-start-step text with a start-step line padded to start_step_kb KiB [4096]
@@ -44,7 +45,7 @@ Scenarios (name: what the stream does; defaults in brackets)
     stall-headers   no response at all until the client disconnects
     truncate        `after` text deltas, then EOF without finish (§8.3) [after=2]
     error-retryable `after` deltas, then {"type":"error","error":{message,statusCode:503,
-                    isRetryable:true}} and EOF (example 04) [after=1]
+                    isRetryable:true}} and EOF (example 04) [after=1] (alias error-midstream)
     error-fatal     the same with statusCode 402, isRetryable false
     abort           `after` deltas, then {"type":"abort"} (a clean end, §8.2) [after=2]
     http-401, http-402 (example 05), http-403 (MODEL_NOT_IN_PLAN), http-429 (usage window,
@@ -52,18 +53,21 @@ Scenarios (name: what the stream does; defaults in brackets)
     (retryable), http-500, http-529, and http-NNN for any 4xx/5xx: a §9.1 JSON error.
 
 Parameters (any scenario): deltas, reasoning_deltas, delay_ms (between events), first_delay_ms
-    (after the 200 headers), headers_delay_ms (before them), after, tools, tool (name or comma
-    list; read_file gets {"file_path": <config.workingDir>/<file>}, others arg1..argN = "value i"),
-    file, args, arg_deltas, status, retryable, window, start_step_kb, input, cache_read,
-    cache_write, finish (stop|length|content-filter|tool-calls|error|other).
+    (after the 200 headers), headers_delay_ms (before them), after, tools, tool, file, args,
+    arg_deltas, status, retryable, window, start_step_kb, input, cache_read, cache_write,
+    finish (stop|length|content-filter|tool-calls|error|other). ``tool`` is a name or a comma
+    list cycled over the calls; without it, read_file when the request declares read_file or no
+    tools, else the first declared tool. read_file gets {"file_path": <config.workingDir>/<file>}
+    (a path inside the CLI's cwd, example 03); other tools get {"arg1": "value 1", ...} (`args`).
 
 Deterministic output
     text delta i is WORDS[i % 16] followed by " " (the last one by "."); reasoning delta i is
-    "Thought {i+1}." (space-separated); tool call j of turn t has id ``call_sim_{t}_{j}``;
-    usage: noCacheTokens=input, inputTokens=input+cache_read+cache_write, textTokens = text
-    deltas + tool-input deltas, reasoningTokens = reasoning deltas, outputTokens = their sum.
-    ``sim_scenarios.expected_text(selection)`` and ``sim_events.expected_usage(selection)`` compute
-    them; only finish-step's response id (``gen_sim_<request id>``) and timestamp vary.
+    "Thought {i+1}." (space-separated); tool call j of turn t (assistant messages so far) has id
+    ``call_sim_{t}_{j}``; usage: noCacheTokens=input, inputTokens=input+cache_read+cache_write,
+    textTokens = text deltas + tool-input deltas, reasoningTokens = reasoning deltas,
+    outputTokens = their sum. ``sim_scenarios.expected_text(selection)`` and
+    ``sim_events.expected_usage(selection)`` compute them; only finish-step's response id
+    (``gen_sim_<request id>``) and timestamp vary.
 """
 
 from __future__ import annotations
@@ -111,8 +115,8 @@ class Simulator:
         self._catalog = frozenset(info.id for info in all_models()) | frozenset(config.extra_models)
         self._account_routes: dict[tuple[str, str], Callable[[str], dict[str, Any]]] = {
             ("GET", "/alpha/whoami"): sim_account.whoami,
-            ("GET", "/alpha/billing/credits"): lambda _fp: sim_account.credits(),
-            ("GET", "/alpha/billing/subscriptions"): lambda _fp: sim_account.subscriptions(),
+            ("GET", "/alpha/billing/credits"): _credits,
+            ("GET", "/alpha/billing/subscriptions"): _subscriptions,
             ("GET", "/alpha/usage/summary"): self._usage_summary,
         }
 
@@ -163,7 +167,7 @@ class Simulator:
             body = await read_body(receive, self.config.max_body_bytes)
             key = self._authenticate(scope, record)
             self.recorder.keep_body(record, body, _json_or_none(body))
-            route = self._account_routes.get((method, path), lambda _fp: sim_account.success())
+            route = self._account_routes.get((method, path), _success)
             await self._respond(send, json_response(200, route(key_fingerprint(key))), record)
         else:
             raise RequestRejected(404, f"No route for {method} {path}")
@@ -267,6 +271,18 @@ class Simulator:
             return RequestRejected(400, str(exc)).response()
         self.generate_calls.pop(key, None)
         return json_response(200, {"ok": True, "key_fingerprint": key_fingerprint(key)})
+
+
+def _credits(_fingerprint: str) -> dict[str, Any]:
+    return sim_account.credits()
+
+
+def _subscriptions(_fingerprint: str) -> dict[str, Any]:
+    return sim_account.subscriptions()
+
+
+def _success(_fingerprint: str) -> dict[str, Any]:
+    return sim_account.success()
 
 
 def _json_or_none(body: bytes) -> Any:

@@ -228,6 +228,14 @@ def test_parallel_tool_calls_each_have_their_own_input_events(client):
     assert text_of(events) == expected_text("tool-calls")
 
 
+def test_tool_call_uses_the_first_declared_tool_when_read_file_is_absent(client):
+    tools = [{"name": "get_weather", "description": "d", "input_schema": {"type": "object"}}]
+
+    call = _tool_calls(stream_events(client, "[sim:tool-call]", tools=tools))[0]
+
+    assert (call["toolName"], call["input"]) == ("get_weather", {"arg1": "value 1"})
+
+
 def test_tool_scenario_answers_text_once_the_tool_results_arrive(client):
     first = stream_events(client, "[sim:tool-call]")
     call = _tool_calls(first)[0]

@@ -14,7 +14,7 @@ from proxy.upstream.sim_config import ConfigError, KeyBehaviour, config_from_dic
 from proxy.upstream.sim_errors import RequestRejected, scenario_error, usage_window_error
 from proxy.upstream.sim_events import StreamPlan, build_script, expected_usage, join_lines
 from proxy.upstream.sim_recorder import key_fingerprint, redact_headers
-from proxy.upstream.sim_select import select
+from proxy.upstream.sim_select import default_tool, select
 from proxy.upstream.sim_validate import bearer_key, check_json_content_type, validate_envelope
 from tests.upstream.test_simulator import envelope
 
@@ -102,6 +102,24 @@ def test_generic_http_scenarios_and_scenario_models():
     assert sc.is_scenario_model("sim/tool-calls") and sc.is_scenario_model("sim/http-503")
     assert not sc.is_scenario_model("sim/unknown") and not sc.is_scenario_model("tool-calls")
     assert "sim/text" in sc.scenario_models()
+
+
+def test_style_guide_scenario_names_are_aliases():
+    assert sc.expected_text("text-only") == sc.expected_text()
+    assert sc.get_scenario("error-midstream").kind == sc.INBAND_ERROR
+    assert sc.get_scenario("error-midstream").defaults == sc.get_scenario("error-retryable").defaults
+
+
+@pytest.mark.parametrize(
+    ("declared", "tool"),
+    [
+        ([], "read_file"),
+        (["get_weather", "read_file"], "read_file"),
+        (["get_weather", "search"], "get_weather"),
+    ],
+)
+def test_default_tool_prefers_read_file_then_the_first_declared_tool(declared, tool):
+    assert default_tool([{"name": name} for name in declared]) == tool
 
 
 @pytest.mark.parametrize(("length", "pieces"), [(10, 3), (3, 10), (1, 1), (100, 7)])
