@@ -161,6 +161,10 @@ class Simulator:
         method, path = scope["method"], scope["path"]
         if (method, path) == ("POST", GENERATE):
             await self._generate(scope, receive, send, record)
+        elif path == GENERATE:
+            raise RequestRejected(
+                405, f"Method {method} not allowed on {GENERATE}", code="METHOD_NOT_ALLOWED"
+            )
         elif (method, path) == ("GET", "/provider/v1/models"):
             await self._respond(send, json_response(200, sim_account.model_list()), record)
         elif path.startswith("/alpha/"):

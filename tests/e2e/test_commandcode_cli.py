@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -76,29 +77,34 @@ def _env(home: Path, api_url: str, key: str = KEY) -> dict[str, str]:
     }
 
 
+@dataclass
+class CliRunner:
+    """Runs ``cmd -p`` in a project folder with its own HOME, against the simulator."""
+
+    cli_url: str
+    workdir: Path
+    home: Path
+
+    def __call__(self, prompt: str, *args: str, key: str = KEY) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [CLI, "-p", prompt, *args],
+            cwd=self.workdir,
+            env=_env(self.home, self.cli_url, key),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+
 @pytest.fixture
-def run_cli(sim, tmp_path):
+def run_cli(sim, tmp_path) -> CliRunner:
     sim.app.reset()
     workdir = tmp_path / "project"
     workdir.mkdir()
     (workdir / "README.md").write_text(README)
     home = tmp_path / "home"
     home.mkdir()
-
-    def run(
-        prompt: str, *args: str, key: str = KEY, timeout: float = 120
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [CLI, "-p", prompt, *args],
-            cwd=workdir,
-            env=_env(home, sim.url, key),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-
-    run.workdir = workdir  # type: ignore[attr-defined]
-    return run
+    return CliRunner(sim.url, workdir, home)
 
 
 def generate_calls(sim: SimulatorThread) -> list[RequestRecord]:

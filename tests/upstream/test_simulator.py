@@ -649,3 +649,7 @@ def test_model_list_is_the_catalog_without_auth(client):
 
 def test_unknown_route_is_404_envelope(client):
     assert_envelope(client.get("/nope"), 404, "NOT_FOUND")
+
+
+def test_generate_only_takes_post(client):
+    assert_envelope(client.get("/alpha/generate", headers=headers()), 405, "METHOD_NOT_ALLOWED")
