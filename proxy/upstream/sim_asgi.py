@@ -20,6 +20,10 @@ Send = Callable[[Message], Awaitable[None]]
 STREAM_CONTENT_TYPE = b"text/event-stream"
 
 
+# Lines the pacing spaces out (orjson writes "type" first, as the events are built).
+_DELTA_PREFIXES = (b'{"type":"text-delta"', b'{"type":"reasoning-delta"', b'{"type":"tool-input-delta"')
+
+
 class ClientGone(Exception):
     """The client disconnected before its request body was complete."""
 
@@ -185,13 +189,28 @@ class StreamSender:
         return sim_recorder.COMPLETED
 
     async def _send_paced(self, script: StreamScript, closing: list[bytes], delay_ms: int) -> bool:
+        """One delta per ``delay_ms``: the pause comes before every delta but the first, and the
+        other events ride along with the next delta (so the first token is not delayed)."""
         lines = [*script.head, *closing]
         # The closing lines are finish-step, finish, provider-metadata when the script finishes.
         finish_index = len(script.head) + 1 if script.finished else -1
+        pending: list[bytes] = []
+        seen_delta = False
         for index, line in enumerate(lines):
-            if index and not await self._pause(delay_ms):
-                return False
-            await self._emit(line, 1, has_finish=index == finish_index)
+            is_delta = line.startswith(_DELTA_PREFIXES)
+            if is_delta and seen_delta:
+                if pending:
+                    await self._emit(b"".join(pending), len(pending))
+                    pending = []
+                if not await self._pause(delay_ms):
+                    return False
+            seen_delta = seen_delta or is_delta
+            pending.append(line)
+            if is_delta or index == finish_index:
+                await self._emit(b"".join(pending), len(pending), has_finish=index == finish_index)
+                pending = []
+        if pending:
+            await self._emit(b"".join(pending), len(pending))
         return self._connected()
 
     async def _send_batched(self, script: StreamScript, closing: list[bytes]) -> bool:

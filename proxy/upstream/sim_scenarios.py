@@ -79,7 +79,7 @@ class SimParams:
 
     deltas: int | None = None  # text deltas (echo: at most this many pieces)
     reasoning_deltas: int | None = None
-    delay_ms: int = 0  # pause after every event (paced stream)
+    delay_ms: int = 0  # pause between deltas (paced stream); other events ride with a delta
     first_delay_ms: int = 0  # pause after the 200 headers, before the first event
     headers_delay_ms: int = 0  # pause before the response headers
     after: int | None = None  # stall/truncate/error/abort: text deltas sent first

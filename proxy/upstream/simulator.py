@@ -52,7 +52,7 @@ Scenarios (name: what the stream does; defaults in brackets)
     example 06, retry-after, rateLimit.reset; window=fiveHour|weekly|daily), http-429-plain
     (retryable), http-500, http-529, and http-NNN for any 4xx/5xx: a §9.1 JSON error.
 
-Parameters (any scenario): deltas, reasoning_deltas, delay_ms (between events), first_delay_ms
+Parameters (any scenario): deltas, reasoning_deltas, delay_ms (between deltas), first_delay_ms
     (after the 200 headers), headers_delay_ms (before them), after, tools, tool, file, args,
     arg_deltas, status, retryable, window, start_step_kb, input, cache_read, cache_write,
     finish (stop|length|content-filter|tool-calls|error|other). ``tool`` is a name or a comma

@@ -359,12 +359,23 @@ def test_abort_is_a_terminal_event_without_finish(client):
     assert types(events)[-1] == "abort" and "finish" not in types(events)
 
 
-def test_paced_stream_spaces_events_by_the_delay(client):
+def test_paced_stream_spaces_deltas_by_the_delay(client):
     started = time.monotonic()
-    events = stream_events(client, "[sim:text deltas=2 delay_ms=40]")
+    events = stream_events(client, "[sim:text deltas=3 delay_ms=40]")
 
-    assert time.monotonic() - started >= 0.04 * (len(events) - 1)
-    assert text_of(events) == expected_text(deltas=2)
+    assert time.monotonic() - started >= 0.04 * 2
+    assert text_of(events) == expected_text(deltas=3)
+
+
+def test_paced_stream_sends_the_first_delta_without_delay(client):
+    started = time.monotonic()
+    with client.stream(
+        "POST", "/alpha/generate", json=envelope("[sim:text deltas=3 delay_ms=300]"), headers=headers()
+    ) as response:
+        for line in response.iter_lines():
+            if '"text-delta"' in line:
+                break
+        assert time.monotonic() - started < 0.25
 
 
 def test_slow_first_event_sends_headers_first(client):
