@@ -150,6 +150,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = CCSITE_MAX_BODY_BYTES
 # Client keys: how long a looked-up key is trusted before the database is asked again. A
 # revocation reaches other processes within this many seconds (its own process at once).
 CCSITE_KEY_CACHE_SECONDS = env_float("CCSITE_KEY_CACHE_SECONDS", 5.0)
+# For benchmarks only: serve /v1 without client keys, to measure what authentication costs.
+# Refused unless the server answers only on loopback names, so it cannot be exposed by mistake.
+CCSITE_AUTH_DISABLED = env_bool("CCSITE_AUTH_DISABLED", False)
+if CCSITE_AUTH_DISABLED and not set(ALLOWED_HOSTS) <= {"127.0.0.1", "localhost", "[::1]"}:
+    raise ImproperlyConfigured("CCSITE_AUTH_DISABLED is only allowed with loopback-only ALLOWED_HOSTS")
 # Upstream credentials are re-read (and decrypted) at most this often per process.
 CCSITE_CREDENTIAL_CACHE_SECONDS = env_float("CCSITE_CREDENTIAL_CACHE_SECONDS", 10.0)
 

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import importlib
+
 import httpx
 import pytest
 from asgiref.sync import sync_to_async
+from django.core.exceptions import ImproperlyConfigured
 
+import ccsite.settings as settings_module
 from ccsite.asgi import application
 from tests.factories import make_client_key
 
@@ -69,3 +73,19 @@ async def test_unknown_api_route_is_404_in_the_callers_envelope(async_client):
     response = await async_client.post("/v1/nothing-here", data=b"{}", content_type="application/json")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "unknown_url"
+
+
+async def test_auth_can_be_switched_off_for_benchmarks_only(async_client, settings):
+    settings.CCSITE_AUTH_DISABLED = True
+    response = await async_client.get("/v1/models")
+    assert response.status_code == 200
+
+
+def test_auth_switch_is_refused_beyond_loopback(monkeypatch):
+
+    monkeypatch.setenv("CCSITE_AUTH_DISABLED", "1")
+    monkeypatch.setenv("ALLOWED_HOSTS", "gateway.example.com")
+    with pytest.raises(ImproperlyConfigured, match="loopback"):
+        importlib.reload(settings_module)
+    monkeypatch.undo()
+    importlib.reload(settings_module)
