@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -11,7 +13,10 @@ os.environ["CCSITE_ENV_FILE"] = ""
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.setdefault("CLIENT_KEY_PEPPER", "test-pepper")
 os.environ.setdefault("CREDENTIAL_ENCRYPTION_KEY", "dGVzdC1vbmx5LWtleS0wMTIzNDU2Nzg5YWJjZGVmMDE=")
-os.environ.setdefault("CCSITE_DATA_DIR", tempfile.mkdtemp(prefix="ccsite-test-"))
+if "CCSITE_DATA_DIR" not in os.environ:
+    # Made by the test run's own process (live servers it starts inherit it) and removed at exit.
+    os.environ["CCSITE_DATA_DIR"] = tempfile.mkdtemp(prefix="ccsite-test-")
+    atexit.register(shutil.rmtree, os.environ["CCSITE_DATA_DIR"], ignore_errors=True)
 # Nothing listens on port 9: a test that needs an upstream starts the simulator and says so.
 os.environ.setdefault("CC_UPSTREAM_BASE_URL", "http://127.0.0.1:9")
 os.environ.setdefault("CC_RETRY_BASE_DELAY", "0.01")
