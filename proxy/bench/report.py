@@ -1,0 +1,62 @@
+"""The benchmark's printed table: absolute figures and same-run ratios against direct."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+from proxy.bench.runner import ScenarioResult
+from proxy.bench.stats import HEADER, ratio_row, row
+
+
+def _machine() -> str:
+    model = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:  # noqa: PTH123 - tiny read
+            model = next(
+                (line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), ""
+            )
+    except OSError:
+        pass
+    python = platform.python_version()
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs {model}, Python {python}"
+
+
+def _notes(result: ScenarioResult) -> list[str]:
+    gateway, notes = result.gateway, []
+    if result.scenario.concurrency >= 100 and gateway.rss_peak_mb and gateway.rss_idle_mb is not None:
+        per_stream = (gateway.rss_peak_mb - gateway.rss_idle_mb) * 1024 / result.scenario.concurrency
+        notes.append(
+            f"  RSS idle {gateway.rss_idle_mb:.1f} MB, peak {gateway.rss_peak_mb:.1f} MB: "
+            f"{per_stream:.1f} KB per open stream"
+        )
+    if gateway.cpu_seconds is not None and gateway.all_events:
+        notes.append(
+            f"  gateway CPU {gateway.cpu_seconds:.2f} s for {gateway.all_events:,} events: "
+            f"{gateway.cpu_us_per_event:.1f} us/event "
+            f"({gateway.cpu_us_per_event / 1000:.4f} s per 1,000 events)"
+        )
+    for label, extra in result.extra.items():
+        if extra.cpu_us_per_event and gateway.cpu_us_per_event:
+            cost = gateway.cpu_us_per_event / extra.cpu_us_per_event - 1
+            notes.append(
+                f"  {label}: {extra.cpu_us_per_event:.1f} us/event; authentication adds {cost:+.1%} CPU"
+            )
+    for run in (result.direct, gateway, *result.extra.values()):
+        if run.error_kinds:
+            notes.append(f"  {run.label} errors: {run.error_kinds}")
+    return notes
+
+
+def render(results: list[ScenarioResult]) -> str:
+    lines = [f"ccsite benchmark on {_machine()}", ""]
+    for result in results:
+        lines.append(f"[{result.scenario.name}] {result.scenario.title}")
+        lines.append(HEADER)
+        lines.append(row(result.direct))
+        lines.append(row(result.gateway))
+        lines.extend(row(extra) for extra in result.extra.values())
+        lines.append(ratio_row(result.gateway, result.direct))
+        lines.extend(_notes(result))
+        lines.append("")
+    return "\n".join(lines) + "\n"

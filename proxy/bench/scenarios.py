@@ -1,0 +1,120 @@
+"""The benchmark's scenarios: what each one sends, through the gateway and straight to the
+simulator ("direct", the physical limit with zero gateway), and the exact text expected back."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from proxy.upstream.sim_scenarios import expected_text
+
+OPENAI_MODEL = "deepseek/deepseek-v4-flash"
+ANTHROPIC_MODEL = "claude-sonnet-4-6"
+UPSTREAM_KEY = "user_bench_0123456789abcdef"
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    title: str
+    surface: str  # "openai" or "anthropic" (the gateway side)
+    directive: str  # the simulator directive in the user message
+    streaming: bool
+    concurrency: int
+    duration: float
+
+    @property
+    def expected(self) -> str:
+        return expected_text(self.directive)
+
+
+def standard_scenarios(duration: float, slow_concurrency: tuple[int, ...]) -> list[Scenario]:
+    scenarios = [
+        Scenario("a", "c=1, short streams (50 deltas)", "openai", "text deltas=50", True, 1, duration),
+        Scenario(
+            "b", "c=32, long fast streams (300 deltas)", "openai", "text deltas=300", True, 32, duration
+        ),
+    ]
+    for concurrency in slow_concurrency:
+        scenarios.append(
+            Scenario(
+                f"c{concurrency}",
+                f"c={concurrency}, slow streams (50 deltas, 100 ms apart)",
+                "openai",
+                "text deltas=50 delay_ms=100",
+                True,
+                concurrency,
+                max(duration, 12.0),
+            )
+        )
+    scenarios += [
+        Scenario("d", "c=16, small non-streaming requests", "openai", "text deltas=4", False, 16, duration),
+        Scenario(
+            "e",
+            "c=32, long fast streams via /v1/messages",
+            "anthropic",
+            "text deltas=300",
+            True,
+            32,
+            duration,
+        ),
+    ]
+    return scenarios
+
+
+def _user_text(scenario: Scenario) -> str:
+    return f"[sim:{scenario.directive}]"
+
+
+def gateway_request(scenario: Scenario, client_key: str) -> tuple[str, dict[str, str], bytes, str]:
+    """(path, headers, body, body reader) of the scenario through the gateway."""
+    messages = [{"role": "user", "content": _user_text(scenario)}]
+    if scenario.surface == "anthropic":
+        body: dict[str, Any] = {"model": ANTHROPIC_MODEL, "max_tokens": 4096, "messages": messages}
+        headers = {"x-api-key": client_key, "anthropic-version": "2023-06-01"}
+        path, reader = "/v1/messages", "anthropic"
+    else:
+        body = {"model": OPENAI_MODEL, "messages": messages}
+        headers = {"Authorization": f"Bearer {client_key}"}
+        path, reader = "/v1/chat/completions", "openai"
+    body["stream"] = scenario.streaming
+    headers["Content-Type"] = "application/json"
+    return path, headers, json.dumps(body).encode(), f"{reader}-{'sse' if scenario.streaming else 'json'}"
+
+
+def direct_request(scenario: Scenario) -> tuple[str, dict[str, str], bytes, str]:
+    """The same answer straight from the simulator, as the gateway itself would ask for it."""
+    envelope = {
+        "config": {
+            "workingDir": "/workspace",
+            "date": "2026-01-01",
+            "environment": "linux",
+            "structure": [],
+            "isGitRepo": False,
+            "currentBranch": "",
+            "mainBranch": "",
+            "gitStatus": "",
+            "recentCommits": [],
+        },
+        "memory": None,
+        "taste": None,
+        "skills": None,
+        "permissionMode": "standard",
+        "threadId": str(uuid.uuid4()),
+        "params": {
+            "model": OPENAI_MODEL,
+            "messages": [{"role": "user", "content": [{"type": "text", "text": _user_text(scenario)}]}],
+            "tools": [],
+            "system": " ",
+            "max_tokens": 4096,
+            "stream": True,
+        },
+    }
+    headers = {
+        "Authorization": f"Bearer {UPSTREAM_KEY}",
+        "Content-Type": "application/json",
+        "User-Agent": "cli",
+    }
+    return "/alpha/generate", headers, json.dumps(envelope).encode(), "ndjson"

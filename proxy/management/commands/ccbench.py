@@ -1,0 +1,37 @@
+"""Benchmark the gateway against the direct path to the simulator (`make bench`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from proxy.bench.report import render
+from proxy.bench.runner import BenchOptions, run_benchmark
+
+
+class Command(BaseCommand):
+    help = "Run the benchmark scenarios direct and through a live gateway; print the table."
+    requires_system_checks: list[str] = []
+    requires_migrations_checks = False
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--duration", type=float, default=10.0, help="seconds of load per run")
+        parser.add_argument(
+            "--slow", default="500", help="concurrency of the slow-stream runs, e.g. 500,1000"
+        )
+        parser.add_argument("--only", default="", help="scenario letters to run, e.g. a,b")
+        parser.add_argument("--smoke", action="store_true", help="a few requests per scenario (for tests)")
+        parser.add_argument("--no-auth-compare", action="store_true", help="skip the auth-off rerun of b")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        bench = BenchOptions(
+            duration=options["duration"],
+            slow_concurrency=tuple(int(part) for part in options["slow"].split(",") if part),
+            only=tuple(part for part in options["only"].split(",") if part),
+            compare_auth=not options["no_auth_compare"],
+            say=lambda line: self.stderr.write(line),
+        )
+        if options["smoke"]:
+            bench.duration, bench.max_requests, bench.slow_concurrency = 0.5, 3, (8,)
+        self.stdout.write(render(run_benchmark(bench)))
