@@ -15,11 +15,13 @@ from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from ccsite.edge import answer_head_probes  # noqa: E402
+from ccsite.lifespan import lifespan_app  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         # Admin assets are served here, before Django's middleware, so no sync static
         # middleware sits on the API path.
         "http": answer_head_probes(ASGIStaticFilesHandler(django_asgi_app)),
+        "lifespan": lifespan_app,
     }
 )

@@ -178,6 +178,13 @@ CC_RETRY_BASE_DELAY = env_float("CC_RETRY_BASE_DELAY", 0.5)
 CC_RETRY_MAX_DELAY = env_float("CC_RETRY_MAX_DELAY", 8.0)
 CC_MAX_LINE_BYTES = env_int("CC_MAX_LINE_BYTES", 64 * 1024 * 1024, minimum=1024)
 CC_DEFAULT_MAX_TOKENS = env_int("CC_DEFAULT_MAX_TOKENS", 64000, minimum=1)
+# How long a response waits after the upstream's 200 for its first visible event, so that an
+# in-band error right at the start still becomes a real HTTP status (0 disables the wait).
+CC_STATUS_PEEK_SECONDS = env_float("CC_STATUS_PEEK_SECONDS", 1.0)
+CC_MAX_CONNECTIONS = env_int("CC_MAX_CONNECTIONS", 4096, minimum=1)
+CC_MAX_KEEPALIVE_CONNECTIONS = env_int("CC_MAX_KEEPALIVE_CONNECTIONS", 256, minimum=0)
+# Honour HTTP(S)_PROXY / NO_PROXY from the environment for upstream calls.
+CC_TRUST_ENV_PROXY = env_bool("CC_TRUST_ENV_PROXY", False)
 
 # Client-facing behaviour of the /v1 surfaces.
 CCSITE_KEEPALIVE_SECONDS = env_float("CCSITE_KEEPALIVE_SECONDS", 5.0, minimum=0.05)
@@ -194,5 +201,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.request": {"level": LOG_LEVEL}},
+    "loggers": {
+        "django.request": {"level": LOG_LEVEL},
+        # httpx logs every upstream request at INFO: noise, and a cost on the hot path.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
 }

@@ -1,0 +1,19 @@
+"""ASGI lifespan: release process-wide resources on shutdown (servers that send lifespan
+events, e.g. uvicorn; Daphne closes its sockets when the process exits)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from proxy.upstream.client import close_upstream_client
+
+
+async def lifespan_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await close_upstream_client()
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,63 @@
+"""What became of each /v1 request, recorded once when it ends (success, failure or cancel).
+
+``record_outcome`` is the seam for request logs, usage reports and per-user limits: it runs in
+the response's ``finally`` and must stay cheap (no awaits, no queries); anything that writes
+to the database is queued and done off the hot path.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from accounts.keycache import KeyPrincipal
+from proxy.translate.events import Usage
+from proxy.translate.failures import UpstreamFailure
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class RequestOutcome:
+    surface: str
+    principal: KeyPrincipal | None
+    client_model: str
+    upstream_model: str
+    streaming: bool
+    started_at: float = field(default_factory=time.monotonic)
+    # Until the response finishes one way or the other, a request counts as cancelled: the
+    # client went away (Django cancels the response task) before it ended.
+    status: str = "cancelled"
+    error_kind: str = ""
+    error_message: str = ""
+    usage: Usage | None = None
+    # The gateway's own input-token estimate, when a surface made one (count_tokens calibration).
+    estimated_input_tokens: int | None = None
+
+    def fail(self, failure: UpstreamFailure) -> None:
+        self.status = "error"
+        self.error_kind = str(failure.kind)
+        self.error_message = failure.message
+
+    @property
+    def duration_ms(self) -> float:
+        return (time.monotonic() - self.started_at) * 1000
+
+
+Recorder = Callable[[RequestOutcome], None]
+_recorders: list[Recorder] = []
+
+
+def add_recorder(recorder: Recorder) -> None:
+    """Subscribe to finished requests (request logs, token-count calibration, ...)."""
+    _recorders.append(recorder)
+
+
+def record_outcome(outcome: RequestOutcome) -> None:
+    for recorder in _recorders:
+        try:
+            recorder(outcome)
+        except Exception:  # a broken recorder must never break a response
+            logger.exception("request outcome recorder %r failed", recorder)

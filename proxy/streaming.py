@@ -1,0 +1,113 @@
+"""Relay an open upstream stream to the client: SSE for streaming requests, one JSON body
+otherwise. The encoder decides the bytes; this module decides when they go out.
+
+The HTTP status is already decided when these run: the upstream answered 200 (the view opened
+it first), so failures from here on are rendered by ``encoder.fail`` inside the stream.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.http import HttpResponse, StreamingHttpResponse
+
+from proxy.outcomes import RequestOutcome, record_outcome
+from proxy.surfaces import json_response
+from proxy.translate.encoding import Encoder
+from proxy.translate.events import UpstreamEvent, Usage
+from proxy.translate.failures import UpstreamFailure
+from proxy.upstream.errors import UpstreamError
+
+logger = logging.getLogger(__name__)
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class EventStream(Protocol):
+    """What the relay needs of proxy.upstream's UpstreamStream."""
+
+    @property
+    def usage(self) -> Usage | None: ...
+
+    def batches(self, tick: float) -> AsyncIterator[list[UpstreamEvent]]: ...
+
+    async def aclose(self) -> None: ...
+
+
+def _feed_batch(encoder: Encoder, batch: list[UpstreamEvent]) -> bytes:
+    """Translate every event that arrived together; they go downstream as one body message."""
+    if len(batch) == 1:
+        return encoder.feed(batch[0])
+    return b"".join(encoder.feed(event) for event in batch)
+
+
+async def _relay(stream: EventStream, encoder: Encoder, outcome: RequestOutcome) -> AsyncIterator[bytes]:
+    try:
+        # Daphne holds the headers until the first body bytes: send them as soon as the
+        # upstream has accepted, so clients and proxies see a live response during silence.
+        yield encoder.start()
+        async for batch in stream.batches(tick=settings.CCSITE_KEEPALIVE_SECONDS):
+            chunk = _feed_batch(encoder, batch) if batch else encoder.ping()
+            if chunk:
+                yield chunk
+            if encoder.done:
+                break
+        yield encoder.close()
+        outcome.status = "ok"
+    except UpstreamError as exc:
+        outcome.fail(exc.failure)
+        yield encoder.fail(exc.failure)
+    finally:
+        # Reached on success, failure, and client disconnect (Django cancels the response
+        # task, so CancelledError arrives at the current await and propagates): close the
+        # upstream at once so nothing keeps running or billing.
+        await stream.aclose()
+        outcome.usage = stream.usage
+        record_outcome(outcome)
+
+
+def sse_response(stream: EventStream, encoder: Encoder, outcome: RequestOutcome) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(
+        _relay(stream, encoder, outcome), content_type="text/event-stream; charset=utf-8"
+    )
+    for name, value in SSE_HEADERS.items():
+        response[name] = value
+    return response
+
+
+async def collect(stream: EventStream, encoder: Encoder, outcome: RequestOutcome) -> dict[str, Any]:
+    """Feed the whole upstream stream to the encoder; the non-streaming reply."""
+    try:
+        async for batch in stream.batches(tick=settings.CCSITE_KEEPALIVE_SECONDS):
+            for event in batch:
+                encoder.feed(event)
+            if encoder.done:
+                break
+        encoder.close()
+        body = encoder.final_body()
+        outcome.status = "ok"
+        return body
+    except UpstreamError as exc:
+        outcome.fail(exc.failure)
+        raise
+    finally:
+        await stream.aclose()
+        outcome.usage = stream.usage
+        record_outcome(outcome)
+
+
+async def respond(
+    stream: EventStream, encoder: Encoder, outcome: RequestOutcome, *, streaming: bool
+) -> HttpResponse | StreamingHttpResponse:
+    if streaming:
+        return sse_response(stream, encoder, outcome)
+    return json_response(await collect(stream, encoder, outcome))
+
+
+def failure_outcome(outcome: RequestOutcome, failure: UpstreamFailure) -> None:
+    """Record a request that failed before any stream was opened."""
+    outcome.fail(failure)
+    record_outcome(outcome)

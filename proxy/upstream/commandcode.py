@@ -1,0 +1,49 @@
+"""The Command Code upstream client: the one door to ``POST /alpha/generate`` (protocol §3-§10).
+
+``open_stream`` sends the translated request as the CLI would, retries what may be retried,
+and returns once the HTTP status of the client's response can be decided: the upstream
+accepted and showed something, ended, or stayed quiet for CC_STATUS_PEEK_SECONDS. A failure
+before that raises ``UpstreamError``, which the surfaces render as a real 4xx/5xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from django.conf import settings
+
+from proxy.translate.wire import UpstreamRequest
+from proxy.upstream.client import upstream_client
+from proxy.upstream.credentials import Credential, CredentialChooser
+from proxy.upstream.stream import StreamLimits, UpstreamStream
+from proxy.upstream.version import refresh_in_background
+from proxy.upstream.wire_headers import envelope, thread_id
+
+__all__ = ["Credential", "CredentialChooser", "UpstreamStream", "open_stream", "stream_limits"]
+
+
+def stream_limits() -> StreamLimits:
+    return StreamLimits(
+        first_event=settings.CC_FIRST_EVENT_TIMEOUT,
+        idle=settings.CC_IDLE_TIMEOUT,
+        total=settings.CC_TOTAL_TIMEOUT,
+        max_retries=settings.CC_MAX_RETRIES,
+        retry_base_delay=settings.CC_RETRY_BASE_DELAY,
+        retry_max_delay=settings.CC_RETRY_MAX_DELAY,
+        max_line_bytes=settings.CC_MAX_LINE_BYTES,
+    )
+
+
+async def open_stream(request: UpstreamRequest, *, chooser: CredentialChooser) -> UpstreamStream:
+    refresh_in_background()
+    session_id = thread_id(request.session_hint)
+    body = envelope(request, session_id)
+    stream = UpstreamStream(upstream_client(), body, session_id, chooser, stream_limits())
+    stream.start()
+    try:
+        await stream.wait_opened(settings.CC_STATUS_PEEK_SECONDS)
+    except BaseException:
+        # Failed, or the client went away while we waited: nothing may keep running.
+        await asyncio.shield(stream.aclose())
+        raise
+    return stream

@@ -1,0 +1,302 @@
+"""One upstream generation: attempts, retries, deadlines, and the events read so far.
+
+A reader task owns the HTTP response. It retries failures that are retryable while nothing
+visible has been produced (protocol §10: never after visible output), enforces the
+first-event, idle and total deadlines, parses NDJSON into typed events and queues them. The
+response side takes the queue in batches: events that arrived together are translated and
+written downstream together, and a quiet upstream yields an empty batch every ``tick`` so
+the surface can send a keep-alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from proxy.translate.events import (
+    VISIBLE_EVENTS,
+    Abort,
+    ErrorEvent,
+    Finish,
+    UpstreamEvent,
+    Usage,
+    parse_event,
+)
+from proxy.translate.failures import (
+    FailureKind,
+    UpstreamFailure,
+    classify_http_error,
+    network_failure,
+    timeout_failure,
+    truncated_stream_failure,
+)
+from proxy.upstream.credentials import Credential, CredentialChooser
+from proxy.upstream.errors import UpstreamError
+from proxy.upstream.ndjson import LineTooLong, NdjsonDecoder
+from proxy.upstream.wire_headers import GENERATE_PATH, generate_headers
+
+logger = logging.getLogger(__name__)
+
+ERROR_BODY_LIMIT = 64 * 1024
+# A slow client makes the reader wait once this many events are queued (bounded memory).
+HIGH_WATER_EVENTS = 4096
+NO_CREDENTIAL_FAILURE = UpstreamFailure(
+    FailureKind.FAILED, 0, "no_upstream_credential", "No usable upstream credential is available."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamLimits:
+    first_event: float
+    idle: float
+    total: float
+    max_retries: int
+    retry_base_delay: float
+    retry_max_delay: float
+    max_line_bytes: int
+
+    def backoff(self, retry: int, failure: UpstreamFailure) -> float:
+        """Capped exponential backoff; a short Retry-After from the service wins."""
+        delay = min(self.retry_max_delay, self.retry_base_delay * 2 ** (retry - 1))
+        if failure.retry_after is not None and failure.retry_after <= self.retry_max_delay:
+            delay = max(delay, failure.retry_after)
+        return delay
+
+
+class _Timeout(Exception):
+    def __init__(self, failure: UpstreamFailure) -> None:
+        self.failure = failure
+
+
+def _line_too_long(exc: LineTooLong) -> UpstreamFailure:
+    return UpstreamFailure(FailureKind.FAILED, 0, "line_too_long", f"Command Code sent {exc}.")
+
+
+async def _read_capped(response: httpx.Response) -> bytes:
+    data = bytearray()
+    async for chunk in response.aiter_bytes():
+        data += chunk
+        if len(data) >= ERROR_BODY_LIMIT:
+            break
+    return bytes(data[:ERROR_BODY_LIMIT])
+
+
+class UpstreamStream:
+    """Created by ``open_stream``; the relay reads ``batches`` and always calls ``aclose``."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        body: bytes,
+        session_id: str,
+        chooser: CredentialChooser,
+        limits: StreamLimits,
+    ) -> None:
+        self._client = client
+        self._body = body
+        self._session_id = session_id
+        self._chooser = chooser
+        self._limits = limits
+        self._loop = asyncio.get_running_loop()
+        self._deadline = self._loop.time() + limits.total
+        self._events: list[UpstreamEvent] = []
+        self._wakeup = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._settled = asyncio.Event()  # a 200 arrived, or the stream ended
+        self._decided = asyncio.Event()  # something visible arrived, or the stream ended
+        self._reader: asyncio.Task[None] | None = None
+        self.failure: UpstreamFailure | None = None
+        self.ended = False
+        self.accepted = False
+        self.visible = False
+        self.finished = False
+        self.usage: Usage | None = None
+        self.attempts = 0
+        self.credential: Credential | None = None
+
+    def start(self) -> None:
+        self._reader = self._loop.create_task(self._run())
+
+    async def wait_opened(self, peek: float) -> None:
+        """Return once the upstream accepted (HTTP 200) and either showed something, ended, or
+        stayed quiet for ``peek`` seconds. Raise UpstreamError if it failed before anything was
+        visible, so the surface can answer with a real HTTP status."""
+        await self._settled.wait()
+        if not self.ended and peek > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(peek):
+                    await self._decided.wait()
+        if self.failure is not None and not self.visible:
+            raise UpstreamError(self.failure)
+
+    async def batches(self, tick: float) -> AsyncIterator[list[UpstreamEvent]]:
+        """Lists of events as they arrive; ``[]`` after ``tick`` quiet seconds. Raises
+        UpstreamError after the last event when the stream failed."""
+        while True:
+            if self._events:
+                batch, self._events = self._events, []
+                self._drained.set()
+                yield batch
+                continue
+            if self.ended:
+                if self.failure is not None:
+                    raise UpstreamError(self.failure)
+                return
+            self._wakeup.clear()
+            try:
+                async with asyncio.timeout(tick):
+                    await self._wakeup.wait()
+            except TimeoutError:
+                yield []
+
+    async def aclose(self) -> None:
+        """Stop reading and close the upstream connection at once (idempotent)."""
+        reader = self._reader
+        if reader is not None and not reader.done():
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+    # The reader task.
+
+    async def _run(self) -> None:
+        try:
+            self.failure = await self._attempt_until_done()
+        except Exception:  # a bug must end the stream cleanly, never hang the client
+            logger.exception("upstream reader failed")
+            self.failure = network_failure("internal error while reading the stream")
+        finally:
+            self.ended = True
+            for event in (self._wakeup, self._settled, self._decided):
+                event.set()
+
+    async def _attempt_until_done(self) -> UpstreamFailure | None:
+        failed: Credential | None = None
+        failure: UpstreamFailure | None = None
+        for attempt in range(self._limits.max_retries + 1):
+            if attempt:
+                await asyncio.sleep(self._limits.backoff(attempt, failure))  # type: ignore[arg-type]
+            credential = self._chooser.choose(failed, failure)
+            if credential is None:
+                return failure or NO_CREDENTIAL_FAILURE
+            self.credential, self.attempts = credential, self.attempts + 1
+            failure = await self._attempt(credential)
+            self._chooser.report(credential, failure)
+            if failure is None or not failure.retryable or self.visible:
+                return failure
+            if self._loop.time() >= self._deadline:
+                return failure
+            failed = credential
+            logger.info("retrying upstream after %s (attempt %d)", failure.code, attempt + 1)
+        return failure
+
+    async def _attempt(self, credential: Credential) -> UpstreamFailure | None:
+        headers = generate_headers(credential.api_key, self._session_id)
+        request = self._client.build_request("POST", GENERATE_PATH, content=self._body, headers=headers)
+        try:
+            sending = self._client.send(request, stream=True)
+            response = await self._within(self._limits.first_event, "waiting for a response", sending)
+        except _Timeout as exc:
+            return exc.failure
+        except httpx.HTTPError as exc:
+            return network_failure(type(exc).__name__)
+        try:
+            if response.status_code != 200:
+                return await self._error_response(response)
+            self.accepted = True
+            self._settled.set()
+            return await self._read(response)
+        except _Timeout as exc:
+            return exc.failure if not self.finished else None
+        except httpx.HTTPError as exc:
+            return network_failure(f"{type(exc).__name__} while reading the stream")
+        except LineTooLong as exc:
+            return _line_too_long(exc)
+        finally:
+            await response.aclose()
+
+    async def _within(self, seconds: float, what: str, awaitable: Any) -> Any:
+        limit, label = self._limit(seconds, what)
+        try:
+            async with asyncio.timeout_at(limit):
+                return await awaitable
+        except TimeoutError:
+            raise _Timeout(timeout_failure(*label)) from None
+
+    def _limit(self, seconds: float, what: str) -> tuple[float, tuple[str, float]]:
+        """The sooner of a per-step deadline and the request's total deadline."""
+        step = self._loop.time() + seconds
+        if step <= self._deadline:
+            return step, (what, seconds)
+        return self._deadline, ("the whole response", self._limits.total)
+
+    async def _error_response(self, response: httpx.Response) -> UpstreamFailure:
+        body = await self._within(self._limits.first_event, "reading an error", _read_capped(response))
+        return classify_http_error(
+            response.status_code, body, retry_after=response.headers.get("retry-after")
+        )
+
+    async def _read(self, response: httpx.Response) -> UpstreamFailure | None:
+        decoder = NdjsonDecoder(self._limits.max_line_bytes)
+        chunks = response.aiter_bytes()
+        step, what = self._limits.first_event, "waiting for the first event"
+        label = ("waiting for the first event", self._limits.first_event)
+        try:
+            async with asyncio.timeout(None) as scope:
+                while True:
+                    limit, label = self._limit(step, what)
+                    scope.reschedule(limit)
+                    try:
+                        chunk = await anext(chunks)
+                    except StopAsyncIteration:
+                        break
+                    step, what = self._limits.idle, "waiting between events"
+                    failure = await self._push(decoder.feed(chunk), scope)
+                    if failure is not None:
+                        return failure
+        except TimeoutError:
+            # Raised by the timeout scope's exit, hence caught outside it.
+            raise _Timeout(timeout_failure(*label)) from None
+        failure = await self._push(decoder.close(), None)
+        if failure is not None:
+            return failure
+        return None if self.finished else truncated_stream_failure()
+
+    async def _push(self, objects: list[Any], scope: asyncio.Timeout | None) -> UpstreamFailure | None:
+        """Queue the events of one chunk; an in-band error ends the attempt (§9.3)."""
+        queued = False
+        for obj in objects:
+            event = parse_event(obj)
+            if event is None:
+                continue
+            if isinstance(event, ErrorEvent):
+                return event.failure
+            if isinstance(event, VISIBLE_EVENTS):
+                self.visible = True
+                self._decided.set()
+            elif isinstance(event, Finish):
+                self.finished, self.usage = True, event.usage
+                self._decided.set()
+            elif isinstance(event, Abort):
+                self.finished = True
+                self._decided.set()
+            self._events.append(event)
+            queued = True
+        if queued:
+            self._wakeup.set()
+            if len(self._events) >= HIGH_WATER_EVENTS:
+                await self._wait_for_consumer(scope)
+        return None
+
+    async def _wait_for_consumer(self, scope: asyncio.Timeout | None) -> None:
+        # A slow client is not an idle upstream: only the total deadline applies meanwhile.
+        if scope is not None:
+            scope.reschedule(self._deadline)
+        self._drained.clear()
+        await self._drained.wait()

@@ -1,0 +1,83 @@
+"""What a Command Code request looks like on the wire: headers (protocol §3) and envelope (§5).
+
+Everything here mirrors CLI 1.64.0 so the service cannot tell the gateway from its own CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from django.conf import settings
+
+from proxy.translate.wire import UpstreamRequest
+from proxy.upstream.version import cli_version
+
+GENERATE_PATH = "/alpha/generate"
+# A fixed namespace so the same client conversation id always maps to the same threadId.
+SESSION_NAMESPACE = uuid.UUID("6f1c9a52-3d4e-5b8a-9c0d-7e2f4a6b8c10")
+
+
+def thread_id(session_hint: str | None) -> str:
+    """§5: threadId must be a real UUID (the service rejects other shapes with a 400).
+
+    A client conversation id maps to a stable UUIDv5, so the upstream sees one thread per
+    conversation (and can reuse its prompt cache); without one, each request is its own thread.
+    """
+    if session_hint:
+        return str(uuid.uuid5(SESSION_NAMESPACE, session_hint))
+    return str(uuid.uuid4())
+
+
+def traceparent() -> str:
+    """§3: W3C trace context, as the CLI sends with telemetry on."""
+    random = os.urandom(24).hex()
+    return f"00-{random[:32]}-{random[32:]}-01"
+
+
+def generate_headers(api_key: str, session_id: str) -> dict[str, str]:
+    """§3 headers in the CLI's order."""
+    return {
+        "content-type": "application/json",
+        "User-Agent": "cli",
+        "x-command-code-version": cli_version(),
+        "x-cli-environment": "production",
+        "x-project-slug": settings.CC_PROJECT_SLUG,
+        "x-taste-learning": "true" if settings.CC_TASTE_LEARNING else "false",
+        "x-session-id": session_id,
+        "Authorization": f"Bearer {api_key}",
+        "traceparent": traceparent(),
+    }
+
+
+def _config() -> dict[str, Any]:
+    """§5 config: the gateway has no working tree, so it describes an empty, non-git one."""
+    return {
+        "workingDir": settings.CC_WORKING_DIR,
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "environment": "linux",
+        "structure": [],
+        "isGitRepo": False,
+        "currentBranch": "",
+        "mainBranch": "",
+        "gitStatus": "",
+        "recentCommits": [],
+    }
+
+
+def envelope(request: UpstreamRequest, session_id: str) -> bytes:
+    """§5 body, keys in the CLI's order; ``mode``/``promptCache`` omitted as the main loop does."""
+    return orjson.dumps(
+        {
+            "config": _config(),
+            "memory": None,
+            "taste": None,
+            "skills": None,
+            "permissionMode": settings.CC_PERMISSION_MODE,
+            "threadId": session_id,
+            "params": request.params(settings.CC_DEFAULT_MAX_TOKENS),
+        }
+    )
