@@ -48,6 +48,12 @@ run: migrate
 demo: migrate
 	$(PY) manage.py ccdemo --host $(HOST) --port $(PORT) --sim-port $(or $(SIM_PORT),9100) --daphne $(VENV)/bin/daphne
 
+# The benchmark: simulator, gateway (Daphne on SQLite) and load generator as separate processes,
+# pinned to cores where taskset exists, loopback only, bounded in time. BENCH_ARGS passes options,
+# e.g. make bench BENCH_ARGS="--duration 5 --slow 500,1000".
+bench: $(VENV)/.runtime-installed .env
+	$(PY) manage.py ccbench $(BENCH_ARGS)
+
 # Opt-in: check the simulator against the real Command Code CLI (protocol §1). Node 22 and the
 # pinned CLI are installed into a cache folder outside the repo, never vendored.
 .PHONY: cc-cli-check

@@ -22,6 +22,7 @@ from proxy.translate.errors import (
 )
 from proxy.upstream.errors import UpstreamError
 from proxy.views import models as models_views
+from proxy.views import openai_chat
 
 logger = logging.getLogger(__name__)
 
@@ -70,3 +71,4 @@ def on_unexpected_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 api.add_router("/", models_views.router)
+api.add_router("/", openai_chat.router)

@@ -37,9 +37,10 @@ class RequestOutcome:
     estimated_input_tokens: int | None = None
 
     def fail(self, failure: UpstreamFailure) -> None:
-        self.status = "error"
-        self.error_kind = str(failure.kind)
-        self.error_message = failure.message
+        self.set_error(str(failure.kind), failure.message)
+
+    def set_error(self, kind: str, message: str, *, status: str = "error") -> None:
+        self.status, self.error_kind, self.error_message = status, kind, message
 
     @property
     def duration_ms(self) -> float:

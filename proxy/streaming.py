@@ -17,6 +17,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from proxy.outcomes import RequestOutcome, record_outcome
 from proxy.surfaces import json_response
 from proxy.translate.encoding import Encoder
+from proxy.translate.errors import FailedResponse
 from proxy.translate.events import UpstreamEvent, Usage
 from proxy.translate.failures import UpstreamFailure
 from proxy.upstream.errors import UpstreamError
@@ -92,6 +93,9 @@ async def collect(stream: EventStream, encoder: Encoder, outcome: RequestOutcome
         return body
     except UpstreamError as exc:
         outcome.fail(exc.failure)
+        raise
+    except FailedResponse as exc:  # e.g. non-JSON output for a json_schema request
+        outcome.set_error("invalid_output", exc.error.message)
         raise
     finally:
         await stream.aclose()
