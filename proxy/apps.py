@@ -7,3 +7,8 @@ class ProxyConfig(AppConfig):
     name = "proxy"
     verbose_name = "API gateway"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from proxy import token_calibration
+
+        token_calibration.install()
