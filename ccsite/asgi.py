@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ccsite.settings")
 
 # Django must be set up before anything imports models; keep this above the other imports.
-django_asgi_app = get_asgi_application()
+from ccsite.handler import get_gateway_asgi_application  # noqa: E402
+
+django_asgi_app = get_gateway_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402

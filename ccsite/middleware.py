@@ -14,11 +14,7 @@ from django.contrib.messages import middleware as messages_middleware
 from django.contrib.sessions import middleware as sessions_middleware
 from django.middleware import clickjacking, common, csrf, security
 
-API_PREFIXES = ("/v1/", "/health")
-
-
-def is_api_path(path: str) -> bool:
-    return path.startswith(API_PREFIXES)
+from ccsite.paths import is_api_path
 
 
 class _ApiBypass:

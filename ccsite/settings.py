@@ -183,8 +183,6 @@ CC_DEFAULT_MAX_TOKENS = env_int("CC_DEFAULT_MAX_TOKENS", 64000, minimum=1)
 CC_STATUS_PEEK_SECONDS = env_float("CC_STATUS_PEEK_SECONDS", 1.0)
 CC_MAX_CONNECTIONS = env_int("CC_MAX_CONNECTIONS", 4096, minimum=1)
 CC_MAX_KEEPALIVE_CONNECTIONS = env_int("CC_MAX_KEEPALIVE_CONNECTIONS", 256, minimum=0)
-# Honour HTTP(S)_PROXY / NO_PROXY from the environment for upstream calls.
-CC_TRUST_ENV_PROXY = env_bool("CC_TRUST_ENV_PROXY", False)
 
 # Client-facing behaviour of the /v1 surfaces.
 CCSITE_KEEPALIVE_SECONDS = env_float("CCSITE_KEEPALIVE_SECONDS", 5.0, minimum=0.05)

@@ -13,7 +13,7 @@ import asyncio
 from django.conf import settings
 
 from proxy.translate.wire import UpstreamRequest
-from proxy.upstream.client import upstream_client
+from proxy.upstream.client import upstream_pool
 from proxy.upstream.credentials import Credential, CredentialChooser
 from proxy.upstream.stream import StreamLimits, UpstreamStream
 from proxy.upstream.version import refresh_in_background
@@ -38,7 +38,7 @@ async def open_stream(request: UpstreamRequest, *, chooser: CredentialChooser) -
     refresh_in_background()
     session_id = thread_id(request.session_hint)
     body = envelope(request, session_id)
-    stream = UpstreamStream(upstream_client(), body, session_id, chooser, stream_limits())
+    stream = UpstreamStream(upstream_pool(), body, session_id, chooser, stream_limits())
     stream.start()
     try:
         await stream.wait_opened(settings.CC_STATUS_PEEK_SECONDS)

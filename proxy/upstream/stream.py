@@ -17,8 +17,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from proxy.translate.events import (
     VISIBLE_EVENTS,
     Abort,
@@ -38,6 +36,7 @@ from proxy.translate.failures import (
 )
 from proxy.upstream.credentials import Credential, CredentialChooser
 from proxy.upstream.errors import UpstreamError
+from proxy.upstream.http1 import ConnectionPool, Response, UpstreamConnectionError
 from proxy.upstream.ndjson import LineTooLong, NdjsonDecoder
 from proxy.upstream.wire_headers import GENERATE_PATH, generate_headers
 
@@ -78,21 +77,12 @@ def _line_too_long(exc: LineTooLong) -> UpstreamFailure:
     return UpstreamFailure(FailureKind.FAILED, 0, "line_too_long", f"Command Code sent {exc}.")
 
 
-async def _read_capped(response: httpx.Response) -> bytes:
-    data = bytearray()
-    async for chunk in response.aiter_bytes():
-        data += chunk
-        if len(data) >= ERROR_BODY_LIMIT:
-            break
-    return bytes(data[:ERROR_BODY_LIMIT])
-
-
 class UpstreamStream:
     """Created by ``open_stream``; the relay reads ``batches`` and always calls ``aclose``."""
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: ConnectionPool,
         body: bytes,
         session_id: str,
         chooser: CredentialChooser,
@@ -198,14 +188,13 @@ class UpstreamStream:
 
     async def _attempt(self, credential: Credential) -> UpstreamFailure | None:
         headers = generate_headers(credential.api_key, self._session_id)
-        request = self._client.build_request("POST", GENERATE_PATH, content=self._body, headers=headers)
         try:
-            sending = self._client.send(request, stream=True)
+            sending = self._client.request("POST", GENERATE_PATH, headers, self._body)
             response = await self._within(self._limits.first_event, "waiting for a response", sending)
         except _Timeout as exc:
             return exc.failure
-        except httpx.HTTPError as exc:
-            return network_failure(type(exc).__name__)
+        except UpstreamConnectionError as exc:
+            return network_failure(str(exc))
         try:
             if response.status_code != 200:
                 return await self._error_response(response)
@@ -214,8 +203,8 @@ class UpstreamStream:
             return await self._read(response)
         except _Timeout as exc:
             return exc.failure if not self.finished else None
-        except httpx.HTTPError as exc:
-            return network_failure(f"{type(exc).__name__} while reading the stream")
+        except UpstreamConnectionError as exc:
+            return network_failure(f"{exc} while reading the stream")
         except LineTooLong as exc:
             return _line_too_long(exc)
         finally:
@@ -236,15 +225,15 @@ class UpstreamStream:
             return step, (what, seconds)
         return self._deadline, ("the whole response", self._limits.total)
 
-    async def _error_response(self, response: httpx.Response) -> UpstreamFailure:
-        body = await self._within(self._limits.first_event, "reading an error", _read_capped(response))
+    async def _error_response(self, response: Response) -> UpstreamFailure:
+        reading = response.read(ERROR_BODY_LIMIT)
+        body = await self._within(self._limits.first_event, "reading an error", reading)
         return classify_http_error(
             response.status_code, body, retry_after=response.headers.get("retry-after")
         )
 
-    async def _read(self, response: httpx.Response) -> UpstreamFailure | None:
+    async def _read(self, response: Response) -> UpstreamFailure | None:
         decoder = NdjsonDecoder(self._limits.max_line_bytes)
-        chunks = response.aiter_bytes()
         step, what = self._limits.first_event, "waiting for the first event"
         label = ("waiting for the first event", self._limits.first_event)
         try:
@@ -252,9 +241,8 @@ class UpstreamStream:
                 while True:
                     limit, label = self._limit(step, what)
                     scope.reschedule(limit)
-                    try:
-                        chunk = await anext(chunks)
-                    except StopAsyncIteration:
+                    chunk = await response.read_chunk()
+                    if chunk is None:
                         break
                     step, what = self._limits.idle, "waiting between events"
                     failure = await self._push(decoder.feed(chunk), scope)

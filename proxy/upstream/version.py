@@ -12,6 +12,7 @@ import logging
 import re
 import time
 
+import httpx
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,11 @@ class _VersionCache:
 
 
 _cache = _VersionCache()
+
+
+def registry_client() -> httpx.AsyncClient:
+    """A short-lived client for the once-a-day registry check (tests replace it)."""
+    return httpx.AsyncClient(timeout=10.0, trust_env=True)
 
 
 def cli_version() -> str:
@@ -47,11 +53,10 @@ def refresh_in_background() -> None:
 
 
 async def refresh_latest_version() -> None:
-    from proxy.upstream.client import upstream_client
-
     url = f"{settings.CC_NPM_REGISTRY_URL}/command-code/latest"
     try:
-        response = await upstream_client().get(url, timeout=10.0)
+        async with registry_client() as client:
+            response = await client.get(url)
         version = response.json().get("version") if response.status_code == 200 else None
     except Exception as exc:  # any failure keeps the current version
         logger.info("could not check the latest command-code version: %s", type(exc).__name__)

@@ -50,6 +50,12 @@ def generate_headers(api_key: str, session_id: str) -> dict[str, str]:
         "x-session-id": session_id,
         "Authorization": f"Bearer {api_key}",
         "traceparent": traceparent(),
+        # What the CLI's fetch (undici) adds on its own.
+        "accept": "*/*",
+        "accept-language": "*",
+        "sec-fetch-mode": "cors",
+        "accept-encoding": "gzip, deflate",
+        "connection": "keep-alive",
     }
 
 

@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from proxy.translate.wire import UpstreamRequest
-from proxy.upstream import client as client_module
 from proxy.upstream import version
 from proxy.upstream.wire_headers import envelope, generate_headers, thread_id
 
@@ -30,6 +29,11 @@ def test_headers_follow_the_cli_order_and_values(settings):
         "x-session-id",
         "Authorization",
         "traceparent",
+        "accept",
+        "accept-language",
+        "sec-fetch-mode",
+        "accept-encoding",
+        "connection",
     ]
     assert headers["User-Agent"] == "cli"
     assert headers["x-command-code-version"] == settings.CC_CLI_VERSION
@@ -87,8 +91,9 @@ def registry(settings, monkeypatch):
             raise answer["json"]
         return httpx.Response(answer["status"], json=answer["json"])
 
-    mocked = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    monkeypatch.setattr(client_module, "_client", mocked)
+    monkeypatch.setattr(
+        version, "registry_client", lambda: httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    )
     settings.CC_CLI_VERSION = "1.64.0"
     settings.CC_NPM_REGISTRY_URL = "https://registry.example"
     version.reset_version_cache()

@@ -1,0 +1,104 @@
+"""Django's ASGI handler without its per-request thread hops on the API path.
+
+The stock handler wraps every request in a ``ThreadSensitiveContext`` (a new worker thread is
+started and joined per request as soon as anything runs ``sync_to_async``) and sends
+``request_started``/``request_finished`` through ``sync_to_async`` (two more hops). Those
+signals only reset the debug query log and close stale database connections. /v1 requests
+are fully async and touch the database only on cache misses, so for them this handler skips
+all three and instead closes stale connections at most once a minute, in the thread where
+Django's async ORM runs them. Every other path (admin, pages) keeps the stock behaviour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.db import close_old_connections
+from django.http import HttpResponseBase
+from django.urls import set_script_prefix
+
+from ccsite.paths import is_api_path
+
+CONNECTION_CHECK_SECONDS = 60.0
+
+
+def _close_without_signal(response: HttpResponseBase) -> None:
+    """What ``response.close()`` does, minus the ``request_finished`` signal."""
+    for closer in response._resource_closers:
+        try:
+            closer()
+        except Exception:
+            pass
+    response.closed = True
+
+
+class GatewayASGIHandler(ASGIHandler):
+    def __init__(self) -> None:
+        super().__init__()
+        self._connections_checked_at = time.monotonic()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and is_api_path(scope["path"]):
+            await self._handle_api(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def _handle_api(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        try:
+            set_script_prefix(get_script_prefix(scope))
+            request, error_response = self.create_request(scope, body_file)
+            if request is None:
+                await self.send_response(error_response, send)
+                _close_without_signal(error_response)
+                return
+            response = await self._respond_unless_disconnected(request, receive, send)
+            if response is not None:
+                _close_without_signal(response)
+        finally:
+            body_file.close()
+        await self._check_connections()
+
+    async def _respond_unless_disconnected(self, request: Any, receive: Any, send: Any) -> Any:
+        """Serve the request; if the client disconnects first, cancel the view (which closes the
+        upstream stream in its ``finally``), as the stock handler does."""
+        serving = asyncio.create_task(self._serve(request, send))
+        listening = asyncio.create_task(self.listen_for_disconnect(receive))
+        await asyncio.wait((serving, listening), return_when=asyncio.FIRST_COMPLETED)
+        for task in (listening, serving):
+            if not task.done():
+                task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, RequestAborted):
+                pass
+        return None if serving.cancelled() else serving.result()
+
+    async def _serve(self, request: Any, send: Any) -> HttpResponseBase:
+        response = await self.run_get_response(request)
+        try:
+            await self.send_response(response, send)
+        except asyncio.CancelledError:
+            pass  # the client went away while the body was being sent
+        return response
+
+    async def _check_connections(self) -> None:
+        now = time.monotonic()
+        if now - self._connections_checked_at >= CONNECTION_CHECK_SECONDS:
+            self._connections_checked_at = now
+            await sync_to_async(close_old_connections)()
+
+
+def get_gateway_asgi_application() -> GatewayASGIHandler:
+    import django
+
+    django.setup(set_prefix=False)
+    return GatewayASGIHandler()
