@@ -84,6 +84,8 @@ class WeightedChooser:
         self._chosen: Credential | None = None
 
     def choose(self, failed: Credential | None, failure: UpstreamFailure | None) -> Credential | None:
+        if self._chosen is None and len(self._candidates) == 1:
+            self._chosen = self._candidates[0].credential
         if self._chosen is None:
             weights = [max(entry.weight, 0) for entry in self._candidates]
             if not any(weights):

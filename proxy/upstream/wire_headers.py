@@ -59,11 +59,15 @@ def generate_headers(api_key: str, session_id: str) -> dict[str, str]:
     }
 
 
+def _today() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d")
+
+
 def _config() -> dict[str, Any]:
     """§5 config: the gateway has no working tree, so it describes an empty, non-git one."""
     return {
         "workingDir": settings.CC_WORKING_DIR,
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "date": _today(),
         "environment": "linux",
         "structure": [],
         "isGitRepo": False,
