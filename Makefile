@@ -54,6 +54,17 @@ demo: migrate
 bench: $(VENV)/.runtime-installed .env
 	$(PY) manage.py ccbench $(BENCH_ARGS)
 
+# Opt-in: the real clients end to end (Claude Code, llm) through a live gateway and the
+# simulator. The pinned Claude Code is installed into a cache folder, never vendored.
+CLAUDE_CODE_VERSION ?= 2.1.330
+e2e: $(VENV)/.dev-installed
+	@set -e; cache="$${XDG_CACHE_HOME:-$$HOME/.cache}/ccsite/claude-code-$(CLAUDE_CODE_VERSION)"; \
+	if [ ! -x "$$cache/node_modules/.bin/claude" ]; then \
+		echo "Installing Claude Code $(CLAUDE_CODE_VERSION) into $$cache"; \
+		npm install --prefix "$$cache" --no-audit --no-fund --silent @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION); \
+	fi; \
+	CCSITE_CLAUDE_CODE="$$cache/node_modules/.bin/claude" $(PY) -m pytest tests/e2e -v
+
 # Opt-in: check the simulator against the real Command Code CLI (protocol §1). Node 22 and the
 # pinned CLI are installed into a cache folder outside the repo, never vendored.
 .PHONY: cc-cli-check
