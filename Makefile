@@ -54,16 +54,22 @@ demo: migrate
 bench: $(VENV)/.runtime-installed .env
 	$(PY) manage.py ccbench $(BENCH_ARGS)
 
-# Opt-in: the real clients end to end (Claude Code, llm) through a live gateway and the
+# Opt-in: the real clients end to end (Claude Code, anthropic SDK 0.x, llm) through a live gateway and the
 # simulator. The pinned Claude Code is installed into a cache folder, never vendored.
 CLAUDE_CODE_VERSION ?= 2.1.330
+ANTHROPIC_SDK_0X ?= 0.125.0
 e2e: $(VENV)/.dev-installed
 	@set -e; cache="$${XDG_CACHE_HOME:-$$HOME/.cache}/ccsite/claude-code-$(CLAUDE_CODE_VERSION)"; \
 	if [ ! -x "$$cache/node_modules/.bin/claude" ]; then \
 		echo "Installing Claude Code $(CLAUDE_CODE_VERSION) into $$cache"; \
 		npm install --prefix "$$cache" --no-audit --no-fund --silent @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION); \
 	fi; \
-	CCSITE_CLAUDE_CODE="$$cache/node_modules/.bin/claude" $(PY) -m pytest tests/e2e -v
+	sdk0="$${XDG_CACHE_HOME:-$$HOME/.cache}/ccsite/anthropic-sdk-$(ANTHROPIC_SDK_0X)"; \
+	if [ ! -d "$$sdk0/anthropic" ]; then \
+		$(PY) -m pip install -q --target "$$sdk0" "anthropic==$(ANTHROPIC_SDK_0X)"; \
+	fi; \
+	CCSITE_CLAUDE_CODE="$$cache/node_modules/.bin/claude" CCSITE_ANTHROPIC_SDK_0X="$$sdk0" \
+		$(PY) -m pytest tests/e2e -v
 
 # Opt-in: check the simulator against the real Command Code CLI (protocol §1). Node 22 and the
 # pinned CLI are installed into a cache folder outside the repo, never vendored.

@@ -1,0 +1,41 @@
+"""`manage.py ccbench --smoke`: the whole benchmark pipeline (throwaway database, simulator,
+gateway, load generator, exact answer checks, report) on a handful of requests."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ROW = re.compile(r"^(direct \(simulator\)|gateway \(auth on\))\s+(\d+)\s+(\d+)\s", re.MULTILINE)
+
+pytestmark = [pytest.mark.live]
+
+
+def test_smoke_run_reports_every_scenario_without_errors(tmp_path):
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "ccsite.settings", "CCSITE_ENV_FILE": "", "DEBUG": "1"}
+    env["CCSITE_DATA_DIR"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "ccbench", "--smoke", "--only", "a,d,e", "--no-auth-compare"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = result.stdout
+    for name in ("[a] c=1", "[d] c=16", "[e] c=32"):
+        assert name in table
+    rows = ROW.findall(table)
+    assert len(rows) == 6
+    # Smoke runs send a fixed number of requests per worker: every one must come back exact.
+    assert all(int(errors) == 0 and int(ok) > 0 for _, ok, errors in rows), table
+    assert table.count("gateway / direct") == 3
+    assert re.search(r"gateway CPU [\d.]+ s for [\d,]+ events", table)
