@@ -4,11 +4,12 @@ simulator ("direct", the physical limit with zero gateway), and the exact text e
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from proxy.translate.wire import UpstreamRequest
 from proxy.upstream.sim_scenarios import expected_text
+from proxy.upstream.wire_headers import envelope, generate_headers, thread_id
 
 OPENAI_MODEL = "deepseek/deepseek-v4-flash"
 ANTHROPIC_MODEL = "claude-sonnet-4-6"
@@ -85,36 +86,17 @@ def gateway_request(scenario: Scenario, client_key: str) -> tuple[str, dict[str,
 
 
 def direct_request(scenario: Scenario) -> tuple[str, dict[str, str], bytes, str]:
-    """The same answer straight from the simulator, as the gateway itself would ask for it."""
-    envelope = {
-        "config": {
-            "workingDir": "/workspace",
-            "date": "2026-01-01",
-            "environment": "linux",
-            "structure": [],
-            "isGitRepo": False,
-            "currentBranch": "",
-            "mainBranch": "",
-            "gitStatus": "",
-            "recentCommits": [],
-        },
-        "memory": None,
-        "taste": None,
-        "skills": None,
-        "permissionMode": "standard",
-        "threadId": str(uuid.uuid4()),
-        "params": {
-            "model": OPENAI_MODEL,
-            "messages": [{"role": "user", "content": [{"type": "text", "text": _user_text(scenario)}]}],
-            "tools": [],
-            "system": " ",
-            "max_tokens": 4096,
-            "stream": True,
-        },
-    }
-    headers = {
-        "Authorization": f"Bearer {UPSTREAM_KEY}",
-        "Content-Type": "application/json",
-        "User-Agent": "cli",
-    }
-    return "/alpha/generate", headers, json.dumps(envelope).encode(), "ndjson"
+    """The same answer straight from the simulator, asked for exactly as the gateway asks."""
+    upstream = UpstreamRequest(
+        model=OPENAI_MODEL,
+        messages=[{"role": "user", "content": [{"type": "text", "text": _user_text(scenario)}]}],
+        system="",
+        max_tokens=4096,
+    )
+    session_id = thread_id(None)
+    return (
+        "/alpha/generate",
+        generate_headers(UPSTREAM_KEY, session_id),
+        envelope(upstream, session_id),
+        "ndjson",
+    )
