@@ -187,6 +187,8 @@ CC_MAX_KEEPALIVE_CONNECTIONS = env_int("CC_MAX_KEEPALIVE_CONNECTIONS", 256, mini
 # Client-facing behaviour of the /v1 surfaces.
 CCSITE_KEEPALIVE_SECONDS = env_float("CCSITE_KEEPALIVE_SECONDS", 5.0, minimum=0.05)
 CCSITE_REASONING_CONTENT = env_bool("CCSITE_REASONING_CONTENT", True)
+# A `length` finish before any visible output is an error unless this allows an empty success.
+CCSITE_ALLOW_EMPTY_LENGTH = env_bool("CCSITE_ALLOW_EMPTY_LENGTH", False)
 CCSITE_IMAGE_FETCH = env_bool("CCSITE_IMAGE_FETCH", False)
 CCSITE_IMAGE_FETCH_MAX_BYTES = env_int("CCSITE_IMAGE_FETCH_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
 CCSITE_IMAGE_FETCH_TIMEOUT = env_float("CCSITE_IMAGE_FETCH_TIMEOUT", 10.0)

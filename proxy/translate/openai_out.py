@@ -94,13 +94,34 @@ def _json_error(text: str, response_format: ResponseFormat) -> ClientError | Non
     )
 
 
+def _empty_length_error(request: ChatRequest) -> ClientError:
+    """max_tokens ran out before any answer (typically all spent on reasoning): an empty
+    success would look like a real, blank answer, so it fails closed (CCSITE_ALLOW_EMPTY_LENGTH)."""
+    limit = request.upstream.max_tokens
+    budget = f"max_tokens ({limit})" if limit else "the default max_tokens"
+    return ClientError(
+        UPSTREAM,
+        f"The model used all of {budget} before producing any answer (likely on reasoning); "
+        "raise max_tokens or lower reasoning_effort.",
+        code="empty_output_at_length",
+    )
+
+
 class ChatEncoder:
     """Command Code events -> Chat Completions chunks or body. One instance per response."""
 
     def __init__(
-        self, request: ChatRequest, *, completion_id: str, created: int, reasoning_content: bool = True
+        self,
+        request: ChatRequest,
+        *,
+        completion_id: str,
+        created: int,
+        reasoning_content: bool = True,
+        allow_empty_length: bool = False,
     ) -> None:
         self._request = request
+        self._allow_empty_length = allow_empty_length
+        self._shown_text = False
         self._streaming = request.stream
         self._reasoning_out = reasoning_content
         self._model = request.upstream.client_model
@@ -123,7 +144,7 @@ class ChatEncoder:
         self._closed = False
         self._failure: ClientError | None = None
         self._finish_reason: str | None = None
-        self._json_problem: ClientError | None = None
+        self._ending_problem: ClientError | None = None
         self._json_content: str | None = None  # the checked JSON text of a body
         # Every chunk shares its head and (until the finish) its tail: build them once.
         head = b'data: {"id":%b,"object":"chat.completion.chunk","created":%d,"model":%b' % (
@@ -182,6 +203,7 @@ class ChatEncoder:
                 self._stop_matched = self._done = True
         if not text:
             return b""
+        self._shown_text = True
         if self._keep_text:
             self._text.append(text)
         return self._delta({"content": text}) if self._streaming else b""
@@ -193,6 +215,7 @@ class ChatEncoder:
         text = self._scanner.flush()
         if not text:
             return b""
+        self._shown_text = True
         if self._keep_text:
             self._text.append(text)
         return self._delta({"content": text}) if self._streaming else b""
@@ -276,13 +299,18 @@ class ChatEncoder:
         if self._stop_matched and kind is not StopKind.TOOL_USE:
             kind = StopKind.STOP_SEQUENCE
         self._finish_reason = OPENAI_FINISH_REASONS[kind]
+        if kind is StopKind.LENGTH and not (
+            self._shown_text or self._calls or tail or self._allow_empty_length
+        ):
+            self._ending_problem = _empty_length_error(self._request)
+            return tail
         response_format = self._request.response_format
         if response_format is not None and kind in _JSON_CHECKED:
             text = "".join(self._text)
             # A body may be unwrapped from a code fence; streamed text already went out as is.
             if not self._streaming:
                 text = self._json_content = _unfenced(text)
-            self._json_problem = _json_error(text, response_format)
+            self._ending_problem = _json_error(text, response_format)
         return tail
 
     def close(self) -> bytes:
@@ -293,9 +321,9 @@ class ChatEncoder:
         if not self._streaming:
             return b""
         frames = [self._delta({"content": tail})] if tail else []
-        if self._json_problem is not None:
-            self._failure = self._json_problem
-            frames.append(data_frame(openai_error_body(self._json_problem)))
+        if self._ending_problem is not None:
+            self._failure = self._ending_problem
+            frames.append(data_frame(openai_error_body(self._ending_problem)))
             return b"".join(frames)
         frames.append(
             self._delta_head + b'{},"logprobs":null,"finish_reason":%b}]}\n\n' % dumps(self._finish_reason)
@@ -316,8 +344,8 @@ class ChatEncoder:
         if self._failure is not None:
             raise FailedResponse(self._failure)
         self._settle()
-        if self._json_problem is not None:
-            raise FailedResponse(self._json_problem)
+        if self._ending_problem is not None:
+            raise FailedResponse(self._ending_problem)
         content = "".join(self._text) if self._json_content is None else self._json_content
         message: dict[str, Any] = {
             "role": "assistant",

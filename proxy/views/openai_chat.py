@@ -34,6 +34,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse | StreamingHttp
             completion_id=f"chatcmpl-{secrets.token_hex(12)}",
             created=int(time.time()),
             reasoning_content=settings.CCSITE_REASONING_CONTENT,
+            allow_empty_length=settings.CCSITE_ALLOW_EMPTY_LENGTH,
         )
 
     return await generate("openai", request.auth, chat.upstream, encoder, streaming=chat.stream)  # type: ignore[attr-defined]

@@ -224,3 +224,41 @@ async def test_async_sdk_streams_concurrently(live):
     texts = await asyncio.gather(*(one(i) for i in range(8)))
     assert texts == [expected_text(deltas=5 + i) for i in range(8)]
     await client.close()
+
+
+def test_parse_with_a_pydantic_response_format(sdk, live):
+    from pydantic import BaseModel
+
+    class Pet(BaseModel):
+        name: str
+        age: int
+
+    completion = sdk.chat.completions.parse(
+        model=MODEL, messages=ask('[sim:echo] {"name": "Rex", "age": 3}'), response_format=Pet
+    )
+    assert completion.choices[0].message.parsed == Pet(name="Rex", age=3)
+    system = live.sim_requests()[-1]["body"]["params"]["system"]
+    assert "JSON" in (system if isinstance(system, str) else json.dumps(system))
+
+
+def test_a_two_turn_tool_loop(sdk, live):
+    messages = ask("[sim:tool-calls]")
+    first = sdk.chat.completions.create(model=MODEL, messages=messages, tools=[READ_FILE])
+    calls = first.choices[0].message.tool_calls
+    messages.append(first.choices[0].message.model_dump(exclude_none=True))
+    messages += [{"role": "tool", "tool_call_id": c.id, "content": f"contents of {c.id}"} for c in calls]
+    second = sdk.chat.completions.create(model=MODEL, messages=messages, tools=[READ_FILE])
+    assert second.choices[0].finish_reason == "stop"
+    assert second.choices[0].message.content == expected_text("tool-calls")
+    sent = live.sim_requests()[-1]["body"]["params"]["messages"]
+    results = [part for message in sent for part in message["content"] if part["type"] == "tool-result"]
+    assert [r["toolCallId"] for r in results] == [c.id for c in calls]
+
+
+def test_an_error_mid_stream_raises_api_error_in_the_sdk(sdk):
+    stream = sdk.chat.completions.create(model=MODEL, messages=ask("[sim:error-fatal after=2]"), stream=True)
+    seen = []
+    with pytest.raises(openai.APIError):
+        for chunk in stream:
+            seen.append(chunk)
+    assert "".join(c.choices[0].delta.content or "" for c in seen if c.choices) == "Hello from "

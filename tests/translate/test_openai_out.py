@@ -612,3 +612,31 @@ def test_chunks_match_the_openapi_stream_schema(name):
     chunks = check_openai_sse(stream_bytes(upstream_events(name), stream_options={"include_usage": True}))
     schema = {"$ref": "#/components/schemas/CreateChatCompletionStreamResponse"}
     assert [error for chunk in chunks for error in schema_errors(chunk, schema)] == []
+
+
+LENGTH_FINISH = Finish("length", "max_tokens", USAGE)
+
+
+def test_a_length_finish_without_any_output_fails_closed_in_a_stream():
+    raw = stream_bytes([ReasoningDelta("thinking..."), LENGTH_FINISH], max_tokens=50)
+    assert b'"code":"empty_output_at_length"' in raw and b"max_tokens (50)" in raw
+    assert b'"finish_reason":"length"' not in raw and not raw.endswith(b"data: [DONE]\n\n")
+
+
+def test_a_length_finish_without_any_output_fails_closed_in_a_body():
+    with pytest.raises(FailedResponse) as raised:
+        body_of([ReasoningDelta("thinking..."), LENGTH_FINISH])
+    assert raised.value.error.code == "empty_output_at_length"
+    assert raised.value.error.error_class.openai_status == 502
+
+
+def test_a_length_finish_after_some_text_is_a_normal_length_finish():
+    assert body_of([TextDelta("partial"), LENGTH_FINISH])["choices"][0]["finish_reason"] == "length"
+
+
+def test_the_setting_allows_an_empty_length_success():
+    enc = encoder(chat_request(stream=False), allow_empty_length=True)
+    enc.feed(LENGTH_FINISH)
+    enc.close()
+    choice = enc.final_body()["choices"][0]
+    assert choice["finish_reason"] == "length" and choice["message"]["content"] == ""
