@@ -22,6 +22,7 @@ def run_llm(live, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
         "  model_name: deepseek/deepseek-v4-flash\n"
         f"  api_base: {live.url}/v1\n"
         "  api_key_name: ccsite\n"
+        "  supports_tools: true\n"
     )
     env = {**os.environ, "LLM_USER_PATH": str(home)}
     return subprocess.run(
@@ -42,3 +43,18 @@ def test_llm_prompts_through_the_gateway(live, tmp_path, mode):
     assert result.stdout.strip() == expected_text(deltas=12)
     sent = live.sim_requests()[-1]["body"]["params"]["messages"][-1]["content"][0]["text"]
     assert sent == "[sim:text deltas=12] hello"
+
+
+@pytest.mark.skipif(not LLM.exists(), reason="the llm CLI is installed by requirements-dev.txt")
+def test_llm_runs_a_tool_loop_through_the_gateway(live, tmp_path):
+    # llm declares its built-in llm_version tool; the simulator calls it, llm runs it and sends
+    # the result back, and the simulator answers that turn with its text.
+    result = run_llm(
+        live, tmp_path, "-T", "llm_version", "--td", "[sim:tool-call tool=llm_version args=0] version?"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith(expected_text())
+    turns = [r["body"]["params"]["messages"] for r in live.sim_requests()]
+    assert len(turns) == 2
+    results = [p for m in turns[1] for p in m["content"] if p["type"] == "tool-result"]
+    assert results and results[0]["toolName"] == "llm_version" and results[0]["toolCallId"] == "call_sim_0_0"
