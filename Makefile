@@ -59,17 +59,20 @@ bench: $(VENV)/.runtime-installed .env
 CLAUDE_CODE_VERSION ?= 2.1.330
 ANTHROPIC_SDK_0X ?= 0.125.0
 e2e: $(VENV)/.dev-installed
-	@set -e; cache="$${XDG_CACHE_HOME:-$$HOME/.cache}/ccsite/claude-code-$(CLAUDE_CODE_VERSION)"; \
-	if [ ! -x "$$cache/node_modules/.bin/claude" ]; then \
-		echo "Installing Claude Code $(CLAUDE_CODE_VERSION) into $$cache"; \
-		npm install --prefix "$$cache" --no-audit --no-fund --silent @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION); \
+	@cache="$${XDG_CACHE_HOME:-$$HOME/.cache}/ccsite"; \
+	claude="$$cache/claude-code-$(CLAUDE_CODE_VERSION)"; sdk0="$$cache/anthropic-sdk-$(ANTHROPIC_SDK_0X)"; \
+	if [ ! -x "$$claude/node_modules/.bin/claude" ] && command -v npm >/dev/null; then \
+		echo "Installing Claude Code $(CLAUDE_CODE_VERSION) into $$claude"; \
+		npm install --prefix "$$claude" --no-audit --no-fund --silent @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION) \
+			|| echo "Claude Code could not be installed: its tests will be skipped"; \
 	fi; \
-	sdk0="$${XDG_CACHE_HOME:-$$HOME/.cache}/ccsite/anthropic-sdk-$(ANTHROPIC_SDK_0X)"; \
 	if [ ! -d "$$sdk0/anthropic" ]; then \
-		$(PY) -m pip install -q --target "$$sdk0" "anthropic==$(ANTHROPIC_SDK_0X)"; \
+		$(PY) -m pip install -q --target "$$sdk0" "anthropic==$(ANTHROPIC_SDK_0X)" \
+			|| echo "anthropic $(ANTHROPIC_SDK_0X) could not be installed: its test will be skipped"; \
 	fi; \
-	CCSITE_CLAUDE_CODE="$$cache/node_modules/.bin/claude" CCSITE_ANTHROPIC_SDK_0X="$$sdk0" \
-		$(PY) -m pytest tests/e2e -v
+	[ -x "$$claude/node_modules/.bin/claude" ] && export CCSITE_CLAUDE_CODE="$$claude/node_modules/.bin/claude"; \
+	[ -d "$$sdk0/anthropic" ] && export CCSITE_ANTHROPIC_SDK_0X="$$sdk0"; \
+	$(PY) -m pytest tests/e2e -v
 
 # Opt-in: check the simulator against the real Command Code CLI (protocol §1). Node 22 and the
 # pinned CLI are installed into a cache folder outside the repo, never vendored.

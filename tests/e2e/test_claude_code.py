@@ -60,12 +60,13 @@ def test_claude_code_thinks_through_the_gateway(live, tmp_path):
     assert answer["result"] == expected_text(deltas=5)
 
 
-def test_claude_code_runs_a_tool_loop_through_the_gateway(live, tmp_path):
-    (tmp_path / "notes.txt").write_text("ccsite e2e\n")
-    answer = run_claude(live, tmp_path, "[sim:tool-call tool=Read] read my notes", "--allowedTools", "Read")
+@pytest.mark.parametrize("tool", ["Bash", "Read"])
+def test_claude_code_runs_a_tool_loop_through_the_gateway(live, tmp_path, tool):
+    # The simulator calls the tool (with arguments Claude Code rejects or runs: either way a
+    # tool_result goes back), then answers the turn that carries the result with its text.
+    answer = run_claude(live, tmp_path, f"[sim:tool-call tool={tool}] go", "--allowedTools", tool)
     assert answer["is_error"] is False
     assert answer["result"] == expected_text()
-    turns = [r["body"]["params"]["messages"] for r in live.sim_requests()]
-    last = turns[-1]
+    last = [r["body"]["params"]["messages"] for r in live.sim_requests()][-1]
     results = [p for m in last for p in m["content"] if p["type"] == "tool-result"]
-    assert results and results[0]["toolCallId"] == "call_sim_0_0" and results[0]["toolName"] == "Read"
+    assert results and results[0]["toolCallId"] == "call_sim_0_0" and results[0]["toolName"] == tool

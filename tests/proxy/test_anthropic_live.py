@@ -234,3 +234,27 @@ def test_bearer_auth_and_wrong_key(live):
     with pytest.raises(anthropic.AuthenticationError) as raised:
         bad.messages.create(model=MODEL, max_tokens=64, messages=ask("hi"))
     assert raised.value.response.json()["error"]["type"] == "authentication_error"
+
+
+def test_a_two_turn_tool_loop_with_the_stream_helper(sdk, live):
+    messages = ask("[sim:tool-calls]")
+    with sdk.messages.stream(model=MODEL, max_tokens=256, messages=messages, tools=[READ_FILE]) as stream:
+        first = stream.get_final_message()
+    calls = [block for block in first.content if block.type == "tool_use"]
+    messages.append({"role": "assistant", "content": [block.model_dump() for block in first.content]})
+    messages.append(
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": call.id, "content": "ok", "is_error": i == 1}
+                for i, call in enumerate(calls)
+            ],
+        }
+    )
+    with sdk.messages.stream(model=MODEL, max_tokens=256, messages=messages, tools=[READ_FILE]) as stream:
+        second = stream.get_final_message()
+    assert second.stop_reason == "end_turn" and second.content[0].text == expected_text("tool-calls")
+    sent = live.sim_requests()[-1]["body"]["params"]["messages"]
+    results = [part for message in sent for part in message["content"] if part["type"] == "tool-result"]
+    assert [r["toolCallId"] for r in results] == [call.id for call in calls]
+    assert [r["output"]["type"] for r in results] == ["text", "error-text", "text"]

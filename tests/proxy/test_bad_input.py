@@ -34,6 +34,22 @@ ANTHROPIC_CASES = [
     (json.dumps({"model": "claude-sonnet-4-6", "max_tokens": -1, "messages": HI}), "max_tokens"),
     (
         json.dumps(
+            {"model": "claude-sonnet-4-6", "max_tokens": 9, "messages": [{"role": "bot", "content": "x"}]}
+        ),
+        "role",
+    ),
+    (
+        json.dumps(
+            {
+                "model": "claude-sonnet-4-6",
+                "max_tokens": 9,
+                "messages": [{"role": "user", "content": [{"type": "hologram", "data": "x"}]}],
+            }
+        ),
+        "hologram",
+    ),
+    (
+        json.dumps(
             {
                 "model": "claude-sonnet-4-6",
                 "max_tokens": 10,
