@@ -201,18 +201,15 @@ class ChatEncoder:
             text = self._scanner.feed(text)
             if self._scanner.matched is not None:
                 self._stop_matched = self._done = True
-        if not text:
-            return b""
-        self._shown_text = True
-        if self._keep_text:
-            self._text.append(text)
-        return self._delta({"content": text}) if self._streaming else b""
+        return self._emit_text(text)
 
     def _flush_text(self) -> bytes:
         """Text held back by the stop scanner ends with its text block (a tool call follows)."""
         if self._scanner is None:
             return b""
-        text = self._scanner.flush()
+        return self._emit_text(self._scanner.flush())
+
+    def _emit_text(self, text: str) -> bytes:
         if not text:
             return b""
         self._shown_text = True
