@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,6 +90,16 @@ class Live:
     def sim_requests(self, path: str = "/alpha/generate") -> list[dict[str, Any]]:
         response = httpx.get(f"{self.simulator_url}/_sim/requests", params={"path": path}, timeout=10)
         return response.json()["requests"]
+
+    def wait_for_outcome(self, outcome: str, timeout: float = 5.0) -> dict[str, Any]:
+        """The latest upstream request once the simulator reports ``outcome`` for it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            records = self.sim_requests()
+            if records and records[-1]["outcome"] == outcome:
+                return records[-1]
+            time.sleep(0.05)
+        raise AssertionError(f"the simulator never saw {outcome!r}: {self.sim_requests()[-1:]}")
 
     def set_upstream_behaviour(self, **behaviour: Any) -> None:
         """Make the simulator treat this test's upstream key specially (e.g. scenario="http-401")."""

@@ -3,8 +3,6 @@ validation) and raw sockets, through a live Daphne gateway to the simulator on l
 
 from __future__ import annotations
 
-import time
-
 import anthropic
 import httpx
 import pytest
@@ -210,10 +208,7 @@ def test_client_disconnect_closes_the_upstream(live):
     ) as response:
         assert response.status_code == 200
         next(response.iter_bytes())
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and live.sim_requests()[0]["outcome"] != "disconnected":
-        time.sleep(0.05)
-    assert live.sim_requests()[0]["outcome"] == "disconnected"
+    live.wait_for_outcome("disconnected")
 
 
 def test_bad_input_is_a_400_in_the_anthropic_envelope(sdk):

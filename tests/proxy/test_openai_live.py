@@ -4,7 +4,6 @@ through a live Daphne gateway to the simulator on loopback."""
 from __future__ import annotations
 
 import json
-import time
 
 import httpx
 import openai
@@ -36,16 +35,6 @@ def sdk(live):
 
 def ask(text: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": "Be brief."}, {"role": "user", "content": text}]
-
-
-def wait_for_outcome(live, outcome: str, timeout: float = 5.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        records = live.sim_requests()
-        if records and records[0]["outcome"] == outcome:
-            return records[0]
-        time.sleep(0.05)
-    raise AssertionError(f"simulator never saw {outcome!r}: {live.sim_requests()[:1]}")
 
 
 def test_non_streaming_text_with_usage(sdk):
@@ -134,7 +123,7 @@ def test_stop_sequence_cuts_the_text_and_closes_the_upstream(sdk, live):
     )
     assert completion.choices[0].message.content == "Hello from "
     assert completion.choices[0].finish_reason == "stop"
-    record = wait_for_outcome(live, "disconnected")
+    record = live.wait_for_outcome("disconnected")
     assert record["events_sent"] < 40
 
 
@@ -148,7 +137,7 @@ def test_client_disconnect_closes_the_upstream(live):
     ) as response:
         assert response.status_code == 200
         next(response.iter_bytes())
-    wait_for_outcome(live, "disconnected")
+    live.wait_for_outcome("disconnected")
 
 
 def test_quiet_upstream_gets_keepalive_comments(live):
