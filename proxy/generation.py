@@ -49,8 +49,12 @@ async def generate(
     except UpstreamError as exc:
         failure_outcome(outcome, exc.failure)
         raise
-    except (FailedResponse, InvalidRequest) as exc:
-        outcome.set_error(type(exc).__name__, str(exc))
+    except FailedResponse as exc:  # e.g. no upstream credential for this model
+        outcome.set_error(exc.error.code or "failed", exc.error.message)
+        record_outcome(outcome)
+        raise
+    except InvalidRequest as exc:  # e.g. a remote image that could not be fetched
+        outcome.set_error(exc.code or "invalid_request", exc.message, status="invalid")
         record_outcome(outcome)
         raise
     except BaseException:

@@ -1,0 +1,104 @@
+"""Every /v1 request leaves exactly one RequestOutcome: served, failed, refused or cancelled,
+with the tokens the upstream reported, and the upstream is always closed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+
+from proxy import outcomes
+from proxy.outcomes import RequestOutcome
+from proxy.streaming import _relay, collect
+from proxy.translate.events import Finish, TextDelta, UpstreamEvent, Usage
+from proxy.translate.failures import FailureKind, UpstreamFailure
+from proxy.translate.openai_in import parse_chat_request
+from proxy.translate.openai_out import ChatEncoder
+from proxy.upstream.errors import UpstreamError
+
+USAGE = Usage(input_tokens=12, output_tokens=3)
+FAILURE = UpstreamFailure(FailureKind.RETRYABLE, 502, "stream_truncated", "cut short")
+
+
+class FakeStream:
+    def __init__(self, batches: list[list[UpstreamEvent]], *, fail: bool = False) -> None:
+        self._batches = batches
+        self._fail = fail
+        self.closed = False
+        self.usage: Usage | None = None
+
+    async def batches(self, tick: float) -> AsyncIterator[list[UpstreamEvent]]:
+        for batch in self._batches:
+            for event in batch:
+                if isinstance(event, Finish):
+                    self.usage = event.usage
+            yield batch
+        if self._fail:
+            raise UpstreamError(FAILURE)
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    seen: list[RequestOutcome] = []
+    monkeypatch.setattr(outcomes, "_recorders", [seen.append])
+    return seen
+
+
+def encoder(stream: bool) -> ChatEncoder:
+    chat = parse_chat_request(
+        {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": stream}, {}
+    )
+    return ChatEncoder(chat, completion_id="chatcmpl-1", created=1)
+
+
+def outcome() -> RequestOutcome:
+    return RequestOutcome("openai", None, "m", "m", True)
+
+
+async def test_a_served_stream_records_ok_with_usage(recorded):
+    stream = FakeStream([[TextDelta("hi")], [Finish("stop", "stop", USAGE)]])
+    body = b"".join([chunk async for chunk in _relay(stream, encoder(True), outcome())])
+    assert body.endswith(b"data: [DONE]\n\n")
+    assert [(o.status, o.usage) for o in recorded] == [("ok", USAGE)]
+    assert stream.closed
+
+
+async def test_a_failed_stream_records_the_failure(recorded):
+    stream = FakeStream([[TextDelta("hi")]], fail=True)
+    body = b"".join([chunk async for chunk in _relay(stream, encoder(True), outcome())])
+    assert b'"error"' in body
+    assert [(o.status, o.error_kind) for o in recorded] == [("error", "retryable")]
+    assert stream.closed
+
+
+async def test_a_client_that_goes_away_records_a_cancelled_request(recorded):
+    stream = FakeStream([[TextDelta("a")], [TextDelta("b")], [Finish("stop", "stop", USAGE)]])
+    relay = _relay(stream, encoder(True), outcome())
+    await anext(relay)  # headers and the first frame went out, then the client left
+    await relay.aclose()
+    assert [o.status for o in recorded] == ["cancelled"]
+    assert stream.closed
+
+
+async def test_a_non_streaming_reply_records_once(recorded):
+    stream = FakeStream([[TextDelta("hi"), Finish("stop", "stop", USAGE)]])
+    body = await collect(stream, encoder(False), outcome())
+    assert body["choices"][0]["message"]["content"] == "hi"
+    assert [(o.status, o.usage) for o in recorded] == [("ok", USAGE)]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_refused_and_unservable_requests_are_recorded(recorded, async_client, client_key):
+    headers = {"Authorization": f"Bearer {client_key[1]}"}
+    await async_client.post("/v1/chat/completions", "{}", content_type="application/json", headers=headers)
+    good = json.dumps({"model": "deepseek-v4-flash", "messages": [{"role": "user", "content": "hi"}]})
+    await async_client.post("/v1/chat/completions", good, content_type="application/json", headers=headers)
+    assert [(o.status, o.error_kind) for o in recorded] == [
+        ("invalid", "invalid_request"),
+        ("error", "no_upstream_credential"),
+    ]
+    assert recorded[1].principal is not None and recorded[1].upstream_model == "deepseek/deepseek-v4-flash"
