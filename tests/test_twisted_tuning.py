@@ -34,3 +34,65 @@ def test_it_is_installed_into_twisted():
 
     assert twisted_tuning.install() is True
     assert http._parseContentType is twisted_tuning.content_type_of
+
+
+class FakeConnection:
+    """The attributes of twisted.internet.tcp.Connection that the eager write reads."""
+
+    def __init__(
+        self, *, accepts: int | Exception = 10**9, buffered: bool = False, tls: bool = False
+    ) -> None:
+        self.connected, self.disconnecting, self._writeDisconnected, self.TLS = True, False, False, tls
+        self.dataBuffer = b""
+        self._tempDataBuffer: list[bytes] = [b"earlier"] if buffered else []
+        self.accepts = accepts
+        self.sent: list[bytes] = []
+        self.queued: list[bytes] = []
+
+    def writeSomeData(self, data: bytes) -> int | Exception:
+        if isinstance(self.accepts, Exception):
+            return self.accepts
+        taken = bytes(data[: self.accepts])
+        self.sent.append(taken)
+        return len(taken)
+
+
+def eager_writer():
+    def buffered(connection: FakeConnection, data: bytes) -> None:
+        connection.queued.append(data)
+
+    return twisted_tuning._eager(buffered)
+
+
+def test_a_write_with_nothing_buffered_goes_to_the_socket_at_once():
+    connection, write = FakeConnection(), eager_writer()
+    write(connection, b"data: 1\n\n")
+    assert connection.sent == [b"data: 1\n\n"] and connection.queued == []
+
+
+def test_what_the_socket_does_not_take_is_buffered_in_order():
+    connection, write = FakeConnection(accepts=4), eager_writer()
+    write(connection, b"data: 1\n\n")
+    assert connection.sent == [b"data"] and connection.queued == [b": 1\n\n"]
+
+
+@pytest.mark.parametrize("options", [{"buffered": True}, {"tls": True}, {"accepts": ConnectionError("lost")}])
+def test_buffered_data_tls_and_lost_connections_take_twisteds_own_path(options):
+    connection, write = FakeConnection(**options), eager_writer()
+    write(connection, b"frame")
+    assert connection.queued == [b"frame"]
+    assert connection.sent == []
+
+
+def test_write_sequence_joins_the_pieces():
+    connection = FakeConnection()
+    write_sequence = twisted_tuning._eager_sequence(eager_writer())
+    write_sequence(connection, [b"a", b"b", b"c"])
+    assert connection.sent == [b"abc"]
+
+
+def test_the_eager_write_is_installed_on_twisted_tcp_connections():
+    from twisted.internet import tcp
+
+    twisted_tuning.install()
+    assert getattr(tcp.Connection, "_ccsite_eager", False) is True

@@ -33,6 +33,9 @@ class LoadSpec:
     duration: float  # seconds of load after the warm-up
     max_requests: int  # per worker; bounds short runs (smoke tests)
     warmup: int = 1  # requests per worker before measuring
+    # Spread the workers' starts evenly over this many seconds: long streams then arrive at a
+    # steady rate, as they do in use, instead of all in the same instant (0: all at once).
+    stagger: float = 0.0
 
 
 @dataclass(slots=True)
@@ -263,11 +266,27 @@ async def run(spec: LoadSpec) -> LoadResult:
     request = _request_bytes(spec)
     result = LoadResult()
     workers = [Worker(spec, request) for _ in range(spec.concurrency)]
+    if spec.stagger > 0:
+        return await _run_staggered(workers, spec, result)
     await asyncio.gather(*(_warm(worker, result) for worker in workers))
     started = time.perf_counter()
     deadline = started + spec.duration
     await asyncio.gather(*(_measure(worker, deadline, result) for worker in workers))
     result.wall = time.perf_counter() - started
+    return result
+
+
+async def _run_staggered(workers: list[Worker], spec: LoadSpec, result: LoadResult) -> LoadResult:
+    """Each worker starts at its own offset, warms up, and measures for `duration` seconds."""
+    step = spec.stagger / len(workers)
+
+    async def one(index: int, worker: Worker) -> None:
+        await asyncio.sleep(index * step)
+        await _warm(worker, result)
+        await _measure(worker, time.perf_counter() + spec.duration, result)
+
+    await asyncio.gather(*(one(index, worker) for index, worker in enumerate(workers)))
+    result.wall = spec.duration  # every worker measured for exactly this long
     return result
 
 

@@ -110,6 +110,7 @@ def run_load(
         "expected_text": scenario.expected,
         "concurrency": scenario.concurrency,
         "duration": scenario.duration,
+        "stagger": scenario.stagger,
         "max_requests": options.max_requests,
     }
     argv = pinned([sys.executable, "-m", "proxy.bench.loadgen"], LOAD_CORE)

@@ -25,6 +25,7 @@ class Scenario:
     streaming: bool
     concurrency: int
     duration: float
+    stagger: float = 0.0  # seconds over which the workers' starts are spread (0: all at once)
 
     @property
     def expected(self) -> str:
@@ -38,18 +39,10 @@ def standard_scenarios(duration: float, slow_concurrency: tuple[int, ...]) -> li
             "b", "c=32, long fast streams (300 deltas)", "openai", "text deltas=300", True, 32, duration
         ),
     ]
-    for concurrency in slow_concurrency:
-        scenarios.append(
-            Scenario(
-                f"c{concurrency}",
-                f"c={concurrency}, slow streams (50 deltas, 100 ms apart)",
-                "openai",
-                "text deltas=50 delay_ms=100",
-                True,
-                concurrency,
-                max(duration, 12.0),
-            )
-        )
+    for index, concurrency in enumerate(slow_concurrency):
+        scenarios.append(_slow(concurrency, duration, stagger=SLOW_STREAM_SECONDS))
+        if index == 0:  # the same load arriving in one instant: the thundering-herd figure
+            scenarios.append(_slow(concurrency, duration, stagger=0.0))
     scenarios += [
         Scenario("d", "c=16, small non-streaming requests", "openai", "text deltas=4", False, 16, duration),
         Scenario(
@@ -63,6 +56,24 @@ def standard_scenarios(duration: float, slow_concurrency: tuple[int, ...]) -> li
         ),
     ]
     return scenarios
+
+
+SLOW_STREAM_SECONDS = 5.0  # 50 deltas, 100 ms apart
+
+
+def _slow(concurrency: int, duration: float, *, stagger: float) -> Scenario:
+    """Slow streams, arriving steadily (starts spread over one stream's length) or in a burst."""
+    arrival = "steady arrivals" if stagger else "all arriving at once"
+    return Scenario(
+        f"c{concurrency}" if stagger else f"c{concurrency}-burst",
+        f"c={concurrency}, slow streams (50 deltas, 100 ms apart), {arrival}",
+        "openai",
+        "text deltas=50 delay_ms=100",
+        True,
+        concurrency,
+        max(duration, 12.0),
+        stagger,
+    )
 
 
 def _user_text(scenario: Scenario) -> str:

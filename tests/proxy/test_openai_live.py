@@ -4,6 +4,7 @@ through a live Daphne gateway to the simulator on loopback."""
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import openai
@@ -251,3 +252,21 @@ def test_an_error_mid_stream_raises_api_error_in_the_sdk(sdk):
         for chunk in stream:
             seen.append(chunk)
     assert "".join(c.choices[0].delta.content or "" for c in seen if c.choices) == "Hello from "
+
+
+def test_a_large_stream_to_a_slow_reader_arrives_whole_and_in_order(live):
+    # Megabytes of frames while the client is not reading: the socket fills up, so writes are
+    # partly sent and partly buffered, and must still arrive complete and in order.
+    with httpx.stream(
+        "POST",
+        f"{live.url}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {live.key}"},
+        json={"model": MODEL, "messages": ask("[sim:long deltas=40000]"), "stream": True},
+        timeout=30,
+    ) as response:
+        time.sleep(1.0)
+        raw = response.read()
+    chunks = check_openai_sse(raw)
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c.get("choices"))
+    assert len(raw) > 4_000_000
+    assert text == expected_text("long deltas=40000")
