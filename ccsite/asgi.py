@@ -14,11 +14,12 @@ django_asgi_app = get_gateway_asgi_application()
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-from ccsite import twisted_tuning  # noqa: E402
+from ccsite import runtime, twisted_tuning  # noqa: E402
 from ccsite.edge import answer_head_probes  # noqa: E402
 from ccsite.lifespan import lifespan_app  # noqa: E402
 
 twisted_tuning.install()
+runtime.tune_gc()  # last: freeze everything imported and built above
 
 application = ProtocolTypeRouter(
     {

@@ -33,6 +33,10 @@ class EventStream(Protocol):
     @property
     def usage(self) -> Usage | None: ...
 
+    @property
+    def ready(self) -> bool:
+        """Events (or the end) are waiting to be read right now."""
+
     def batches(self, tick: float) -> AsyncIterator[list[UpstreamEvent]]: ...
 
     async def aclose(self) -> None: ...
@@ -46,21 +50,27 @@ def _feed_batch(encoder: Encoder, batch: list[UpstreamEvent]) -> bytes:
 
 
 async def _relay(stream: EventStream, encoder: Encoder, outcome: RequestOutcome) -> AsyncIterator[bytes]:
+    opening = encoder.start()
     try:
-        # Daphne holds the headers until the first body bytes: send them as soon as the
-        # upstream has accepted, so clients and proxies see a live response during silence.
-        yield encoder.start()
+        if not stream.ready:
+            # Daphne holds the headers until the first body bytes: send them as soon as the
+            # upstream has accepted, so clients and proxies see a live response during silence.
+            yield opening
+            opening = b""
+        # Otherwise the opening goes out with the first events: one write, not two.
         async for batch in stream.batches(tick=settings.CCSITE_KEEPALIVE_SECONDS):
             chunk = _feed_batch(encoder, batch) if batch else encoder.ping()
+            if opening:
+                chunk, opening = opening + chunk, b""
             if chunk:
                 yield chunk
             if encoder.done:
                 break
-        yield encoder.close()
+        yield opening + encoder.close()
         outcome.status = "ok"
     except UpstreamError as exc:
         outcome.fail(exc.failure)
-        yield encoder.fail(exc.failure)
+        yield opening + encoder.fail(exc.failure)
     finally:
         # Reached on success, failure, and client disconnect (Django cancels the response
         # task, so CancelledError arrives at the current await and propagates): close the

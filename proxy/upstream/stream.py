@@ -110,6 +110,11 @@ class UpstreamStream:
         self.attempts = 0
         self.credential: Credential | None = None
 
+    @property
+    def ready(self) -> bool:
+        """Events (or the end) are waiting to be read right now."""
+        return bool(self._events) or self.ended
+
     def start(self) -> None:
         self._reader = self._loop.create_task(self._run())
 

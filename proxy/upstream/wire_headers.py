@@ -6,6 +6,7 @@ Everything here mirrors CLI 1.64.0 so the service cannot tell the gateway from i
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -59,8 +60,15 @@ def generate_headers(api_key: str, session_id: str) -> dict[str, str]:
     }
 
 
+_day: list[Any] = [0.0, ""]  # (monotonic time of the last check, the UTC date then)
+
+
 def _today() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%d")
+    """The UTC date, formatted at most once a second (it is on every request)."""
+    now = time.monotonic()
+    if now - _day[0] >= 1.0:
+        _day[0], _day[1] = now, datetime.now(UTC).strftime("%Y-%m-%d")
+    return str(_day[1])
 
 
 def _config() -> dict[str, Any]:

@@ -27,6 +27,7 @@ class FakeStream:
         self._fail = fail
         self.closed = False
         self.usage: Usage | None = None
+        self.ready = False
 
     async def batches(self, tick: float) -> AsyncIterator[list[UpstreamEvent]]:
         for batch in self._batches:
@@ -102,3 +103,16 @@ async def test_refused_and_unservable_requests_are_recorded(recorded, async_clie
         ("error", "no_upstream_credential"),
     ]
     assert recorded[1].principal is not None and recorded[1].upstream_model == "deepseek/deepseek-v4-flash"
+
+
+async def test_the_opening_waits_for_events_that_are_already_there(recorded):
+    stream = FakeStream([[TextDelta("hi")], [Finish("stop", "stop", USAGE)]])
+    stream.ready = True
+    chunks = [chunk async for chunk in _relay(stream, encoder(True), outcome())]
+    assert b'"role":"assistant"' in chunks[0] and b'"content":"hi"' in chunks[0]  # one write
+
+
+async def test_the_opening_goes_out_at_once_when_the_upstream_is_quiet(recorded):
+    stream = FakeStream([[TextDelta("hi")], [Finish("stop", "stop", USAGE)]])
+    chunks = [chunk async for chunk in _relay(stream, encoder(True), outcome())]
+    assert b'"role":"assistant"' in chunks[0] and b'"content":"hi"' not in chunks[0]  # flushes headers
