@@ -39,3 +39,5 @@ def test_smoke_run_reports_every_scenario_without_errors(tmp_path):
     assert all(int(errors) == 0 and int(ok) > 0 for _, ok, errors in rows), table
     assert table.count("gateway / direct") == 3
     assert re.search(r"gateway CPU [\d.]+ s for [\d,]+ events", table)
+    assert re.search(r"cross-core round trip \(gateway core <-> load core\): \d+ us p50", table)
+    assert re.search(r"TTFT p50 overhead net of the two cross-core round trips: \+-?[\d.]+ ms", table)

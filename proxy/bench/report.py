@@ -48,8 +48,25 @@ def _notes(result: ScenarioResult) -> list[str]:
     return notes
 
 
-def render(results: list[ScenarioResult]) -> str:
-    lines = [f"ccsite benchmark on {_machine()}", ""]
+def _topology(round_trip_us: float | None) -> list[str]:
+    if round_trip_us is None:
+        return []
+    return [
+        f"cross-core round trip (gateway core <-> load core): {round_trip_us:.0f} us p50; a request "
+        "through the gateway crosses cores twice, a direct one never"
+    ]
+
+
+def _net_overhead(result: ScenarioResult, round_trip_us: float | None) -> list[str]:
+    direct, gateway = result.direct.ttft_p50_ms, result.gateway.ttft_p50_ms
+    if round_trip_us is None or result.scenario.concurrency != 1 or not direct or not gateway:
+        return []
+    net = gateway - direct - 2 * round_trip_us / 1000
+    return [f"  TTFT p50 overhead net of the two cross-core round trips: +{net:.2f} ms"]
+
+
+def render(results: list[ScenarioResult], round_trip_us: float | None = None) -> str:
+    lines = [f"ccsite benchmark on {_machine()}", *_topology(round_trip_us), ""]
     for result in results:
         lines.append(f"[{result.scenario.name}] {result.scenario.title}")
         lines.append(HEADER)
@@ -58,5 +75,6 @@ def render(results: list[ScenarioResult]) -> str:
         lines.extend(row(extra) for extra in result.extra.values())
         lines.append(ratio_row(result.gateway, result.direct))
         lines.extend(_notes(result))
+        lines.extend(_net_overhead(result, round_trip_us))
         lines.append("")
     return "\n".join(lines) + "\n"

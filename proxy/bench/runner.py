@@ -160,6 +160,28 @@ def running(server: Server, ready_path: str) -> Iterator[Server]:
         server.stop()
 
 
+def cross_core_round_trip_us() -> float | None:
+    """p50 of one loopback round trip between the gateway's and the load generator's cores."""
+    port = free_port()
+    echo = subprocess.Popen(
+        pinned([sys.executable, "-m", "proxy.bench.wakeup", "serve", str(port)], GATEWAY_CORE),
+        cwd=PROJECT_ROOT,
+    )
+    try:
+        out = subprocess.run(
+            pinned([sys.executable, "-m", "proxy.bench.wakeup", "ping", str(port)], LOAD_CORE),
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        return float(out.stdout) if out.returncode == 0 else None
+    finally:
+        echo.kill()
+        echo.wait(timeout=10)
+
+
 def run_benchmark(options: BenchOptions) -> list[ScenarioResult]:
     chosen = [
         s

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from proxy.bench.report import render
-from proxy.bench.runner import BenchOptions, run_benchmark
+from proxy.bench.runner import BenchOptions, cross_core_round_trip_us, run_benchmark
 
 
 class Command(BaseCommand):
@@ -34,4 +34,5 @@ class Command(BaseCommand):
         )
         if options["smoke"]:
             bench.duration, bench.max_requests, bench.slow_concurrency = 0.5, 3, (8,)
-        self.stdout.write(render(run_benchmark(bench)))
+        results = run_benchmark(bench)
+        self.stdout.write(render(results, round_trip_us=cross_core_round_trip_us()))
