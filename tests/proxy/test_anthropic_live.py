@@ -3,6 +3,8 @@ validation) and raw sockets, through a live Daphne gateway to the simulator on l
 
 from __future__ import annotations
 
+from typing import Any
+
 import anthropic
 import httpx
 import pytest
@@ -30,6 +32,25 @@ def sdk(live):
 
 def ask(text: str) -> list[dict]:
     return [{"role": "user", "content": text}]
+
+
+def raw_stream(
+    live, text: str, *, path: str = "/v1/messages", timeout: float = 10, headers=None, **body: Any
+):
+    """A streaming Messages request from a plain HTTP client, to see the exact bytes."""
+    return httpx.stream(
+        "POST",
+        f"{live.url}{path}",
+        headers={"x-api-key": live.key, **(headers or {})},
+        json={"model": MODEL, "max_tokens": 100, "stream": True, "messages": ask(text), **body},
+        timeout=timeout,
+    )
+
+
+def raw_post(live, text: str, **options: Any) -> httpx.Response:
+    with raw_stream(live, text, **options) as response:
+        response.read()
+    return response
 
 
 def uncached_input(usage: dict) -> int:
@@ -99,21 +120,13 @@ def test_tool_use_streaming_and_not(sdk):
 
 
 def test_raw_sse_grammar_on_the_beta_path_with_x_api_key(live):
-    response = httpx.post(
-        f"{live.url}/v1/messages?beta=true",
-        headers={
-            "x-api-key": live.key,
-            "anthropic-version": "2023-06-01",
-            "anthropic-beta": "interleaved-thinking-2025-05-14,some-future-beta-2099-01-01",
-        },
-        json={
-            "model": MODEL,
-            "max_tokens": 100,
-            "stream": True,
-            "messages": ask("[sim:tool-calls]"),
-            "tools": [READ_FILE],
-        },
-        timeout=10,
+    betas = "interleaved-thinking-2025-05-14,some-future-beta-2099-01-01"
+    response = raw_post(
+        live,
+        "[sim:tool-calls]",
+        path="/v1/messages?beta=true",
+        headers={"anthropic-version": "2023-06-01", "anthropic-beta": betas},
+        tools=[READ_FILE],
     )
     assert response.status_code == 200
     events = check_anthropic_sse(response.content)
@@ -171,41 +184,20 @@ def test_upstream_failures_become_anthropic_errors(sdk, live, scenario, error, s
 
 
 def test_failure_after_output_is_an_error_event(live):
-    response = httpx.post(
-        f"{live.url}/v1/messages",
-        headers={"x-api-key": live.key},
-        json={"model": MODEL, "max_tokens": 100, "stream": True, "messages": ask("[sim:truncate after=2]")},
-        timeout=10,
-    )
+    response = raw_post(live, "[sim:truncate after=2]")
     assert response.status_code == 200
     check_anthropic_sse(response.content, expect_error=True)
     assert b"event: error" in response.content
 
 
 def test_quiet_upstream_gets_ping_events(live):
-    response = httpx.post(
-        f"{live.url}/v1/messages",
-        headers={"x-api-key": live.key},
-        json={
-            "model": MODEL,
-            "max_tokens": 100,
-            "stream": True,
-            "messages": ask("[sim:paced deltas=3 delay_ms=1300]"),
-        },
-        timeout=20,
-    )
+    response = raw_post(live, "[sim:paced deltas=3 delay_ms=1300]", timeout=20)
     assert b"event: ping" in response.content
     check_anthropic_sse(response.content)
 
 
 def test_client_disconnect_closes_the_upstream(live):
-    with httpx.stream(
-        "POST",
-        f"{live.url}/v1/messages",
-        headers={"x-api-key": live.key},
-        json={"model": MODEL, "max_tokens": 100, "stream": True, "messages": ask("[sim:stall after=1]")},
-        timeout=10,
-    ) as response:
+    with raw_stream(live, "[sim:stall after=1]") as response:
         assert response.status_code == 200
         next(response.iter_bytes())
     live.wait_for_outcome("disconnected")

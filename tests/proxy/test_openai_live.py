@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import httpx
 import openai
@@ -36,6 +37,23 @@ def sdk(live):
 
 def ask(text: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": "Be brief."}, {"role": "user", "content": text}]
+
+
+def raw_stream(live, text: str, *, timeout: float = 10, **body: Any):
+    """A streaming chat request from a plain HTTP client, to see the exact bytes."""
+    return httpx.stream(
+        "POST",
+        f"{live.url}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {live.key}"},
+        json={"model": MODEL, "messages": ask(text), "stream": True, **body},
+        timeout=timeout,
+    )
+
+
+def raw_post(live, text: str, **options: Any) -> httpx.Response:
+    with raw_stream(live, text, **options) as response:
+        response.read()
+    return response
 
 
 def test_non_streaming_text_with_usage(sdk):
@@ -106,12 +124,7 @@ def test_tool_results_go_back_upstream_with_the_tool_name(sdk, live):
 
 
 def test_raw_sse_grammar_and_headers(live):
-    response = httpx.post(
-        f"{live.url}/v1/chat/completions",
-        headers={"Authorization": f"Bearer {live.key}"},
-        json={"model": MODEL, "messages": ask("[sim:tool-calls]"), "stream": True, "tools": [READ_FILE]},
-        timeout=10,
-    )
+    response = raw_post(live, "[sim:tool-calls]", tools=[READ_FILE])
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
     assert response.content.endswith(b"data: [DONE]\n\n")
@@ -129,25 +142,14 @@ def test_stop_sequence_cuts_the_text_and_closes_the_upstream(sdk, live):
 
 
 def test_client_disconnect_closes_the_upstream(live):
-    with httpx.stream(
-        "POST",
-        f"{live.url}/v1/chat/completions",
-        headers={"Authorization": f"Bearer {live.key}"},
-        json={"model": MODEL, "messages": ask("[sim:stall after=1]"), "stream": True},
-        timeout=10,
-    ) as response:
+    with raw_stream(live, "[sim:stall after=1]") as response:
         assert response.status_code == 200
         next(response.iter_bytes())
     live.wait_for_outcome("disconnected")
 
 
 def test_quiet_upstream_gets_keepalive_comments(live):
-    response = httpx.post(
-        f"{live.url}/v1/chat/completions",
-        headers={"Authorization": f"Bearer {live.key}"},
-        json={"model": MODEL, "messages": ask("[sim:paced deltas=3 delay_ms=1300]"), "stream": True},
-        timeout=20,
-    )
+    response = raw_post(live, "[sim:paced deltas=3 delay_ms=1300]", timeout=20)
     assert b"\n: " in response.content or response.content.startswith(b": ")
     check_openai_sse(response.content)
 
@@ -175,12 +177,7 @@ def test_upstream_failures_become_real_statuses(sdk, live, scenario, error, stat
 
 
 def test_failure_after_output_is_an_error_chunk(live):
-    response = httpx.post(
-        f"{live.url}/v1/chat/completions",
-        headers={"Authorization": f"Bearer {live.key}"},
-        json={"model": MODEL, "messages": ask("[sim:truncate after=2]"), "stream": True},
-        timeout=10,
-    )
+    response = raw_post(live, "[sim:truncate after=2]")
     assert response.status_code == 200
     check_openai_sse(response.content, expect_error=True)
     assert b'"error"' in response.content
@@ -257,13 +254,7 @@ def test_an_error_mid_stream_raises_api_error_in_the_sdk(sdk):
 def test_a_large_stream_to_a_slow_reader_arrives_whole_and_in_order(live):
     # Megabytes of frames while the client is not reading: the socket fills up, so writes are
     # partly sent and partly buffered, and must still arrive complete and in order.
-    with httpx.stream(
-        "POST",
-        f"{live.url}/v1/chat/completions",
-        headers={"Authorization": f"Bearer {live.key}"},
-        json={"model": MODEL, "messages": ask("[sim:long deltas=40000]"), "stream": True},
-        timeout=30,
-    ) as response:
+    with raw_stream(live, "[sim:long deltas=40000]", timeout=30) as response:
         time.sleep(1.0)
         raw = response.read()
     chunks = check_openai_sse(raw)
