@@ -35,6 +35,18 @@ class RequestOutcome:
     usage: Usage | None = None
     # The gateway's own input-token estimate, when a surface made one (count_tokens calibration).
     estimated_input_tokens: int | None = None
+    # True when ``usage`` is the gateway's estimate rather than what the upstream reported
+    # (a stream the gateway ended early, a cancel before the upstream's usage arrived).
+    usage_estimated: bool = False
+    # Filled by the parts of the path that know them; request logs and limits read them.
+    request_id: str = ""
+    http_status: int = 0
+    credential_id: int | None = None
+    credential_label: str = ""
+    failovers: int = 0
+    first_token_ms: float | None = None
+    user_agent: str = ""
+    session_id: str = ""
 
     def fail(self, failure: UpstreamFailure) -> None:
         self.set_error(str(failure.kind), failure.message)
