@@ -2,21 +2,49 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.urls import path
 
 from accounts import services
 from accounts.forms import ClientKeyCreateForm, UpstreamCredentialForm
 from accounts.models import ClientKey, UpstreamCredential, User
+from accounts.secret_once import pop_secret, stash_secret
 
 admin.site.site_header = "ccsite administration"
 admin.site.site_title = "ccsite"
 
-admin.site.register(User, UserAdmin)
+LIMIT_FIELDSET = (
+    "Limits",
+    {
+        "fields": [
+            "allowed_models",
+            ("rpm_limit", "tpm_limit", "concurrent_limit"),
+            ("budget_tokens", "budget_cost", "budget_period"),
+        ],
+        "description": "Empty fields set no limit. Budgets are in tokens or in estimated cost, "
+        "per calendar period (UTC).",
+    },
+)
+
+
+@admin.register(User)
+class TeamUserAdmin(UserAdmin):
+    """Django's user admin plus the user's limits (they bound all the user's keys together)."""
+
+    fieldsets = (*UserAdmin.fieldsets, LIMIT_FIELDSET)  # type: ignore[misc]
+    list_display = [*UserAdmin.list_display, "rpm_limit", "concurrent_limit", "budget_tokens", "budget_cost"]
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        services.limits_changed()
 
 
 @admin.register(ClientKey)
@@ -26,8 +54,44 @@ class ClientKeyAdmin(admin.ModelAdmin):
     search_fields = ["name", "prefix", "user__username"]
     raw_id_fields = ["user"]
     readonly_fields = ["user", "prefix", "created_at", "last_used_at", "revoked", "revoked_at"]
-    fields = ["user", "name", "prefix", "expires_at", "created_at", "last_used_at", "revoked", "revoked_at"]
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": [
+                    "user",
+                    "name",
+                    "prefix",
+                    "expires_at",
+                    "created_at",
+                    "last_used_at",
+                    "revoked",
+                    "revoked_at",
+                ]
+            },
+        ),
+        (
+            "Limits of this key",
+            {
+                **LIMIT_FIELDSET[1],
+                "description": "On top of the user's limits. Allowed models, when set, replace the "
+                "user's list. Empty fields set no limit.",
+            },
+        ),
+    )
     actions = ["revoke_keys"]
+
+    def get_urls(self) -> list[Any]:
+        created = path(
+            "<int:key_id>/created/",
+            self.admin_site.admin_view(self.created_view),
+            name="accounts_clientkey_created",
+        )
+        return [created, *super().get_urls()]
+
+    def save_model(self, request: HttpRequest, obj: ClientKey, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        services.limits_changed()
 
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None
@@ -44,12 +108,29 @@ class ClientKeyAdmin(admin.ModelAdmin):
                 expires_at=form.cleaned_data["expires_at"],
             )
             self.log_addition(request, key, [{"added": {}}])
-            context.update(key=key, secret=secret, title="Client key created")
-            response = TemplateResponse(request, "admin/accounts/clientkey/created.html", context)
-            response["Cache-Control"] = "no-store"
-            return response
+            # POST/redirect/GET: a refresh of the next page creates nothing and shows nothing.
+            stash_secret(request, key_id=key.pk, secret=secret)
+            return redirect("admin:accounts_clientkey_created", key_id=key.pk)
         context["title"] = "Create a client key"
         return TemplateResponse(request, "admin/accounts/clientkey/add.html", context)
+
+    def created_view(self, request: HttpRequest, key_id: int) -> HttpResponse:
+        """The new key's secret, once (from the session); afterwards only its change page."""
+        key = get_object_or_404(ClientKey, pk=key_id)
+        secret = pop_secret(request, key_id=key.pk)
+        if secret is None:
+            self.message_user(request, "That key's secret was already shown; it cannot be shown again.")
+            return redirect("admin:accounts_clientkey_change", key.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "key": key,
+            "secret": secret,
+            "title": "Client key created",
+        }
+        response = TemplateResponse(request, "admin/accounts/clientkey/created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
     @admin.action(description="Revoke selected keys")
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ClientKey]) -> None:

@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from accounts.limits import KeyLimits
+
 
 @dataclass(frozen=True, slots=True)
 class KeyPrincipal:
@@ -20,6 +22,9 @@ class KeyPrincipal:
     key_name: str
     user_id: int
     username: str
+    # None when neither the key nor its user sets a limit (the common, free case).
+    limits: KeyLimits | None = None
+    key_prefix: str = ""
 
 
 @dataclass(frozen=True, slots=True)

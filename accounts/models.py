@@ -9,15 +9,67 @@ from django.db import models
 from django.utils import timezone
 
 
-class User(AbstractUser):
-    """A team member. Custom from the first migration so fields can be added later."""
+class BudgetPeriod(models.TextChoices):
+    DAY = "day", "day"
+    WEEK = "week", "week (from Monday)"
+    MONTH = "month", "month"
+
+
+class UsageLimits(models.Model):
+    """What one user (all their keys together) or one key may use; empty fields set no limit.
+
+    Periods are calendar periods in UTC. A budget is in tokens or in estimated cost (US dollars),
+    not both.
+    """
+
+    allowed_models = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Model ids, aliases or wildcards (e.g. claude-*) this may call; empty = any "
+        "(on a key: the user's list).",
+    )
+    rpm_limit = models.PositiveIntegerField(
+        "requests per minute", null=True, blank=True, help_text="Empty: no limit."
+    )
+    tpm_limit = models.PositiveIntegerField(
+        "tokens per minute", null=True, blank=True, help_text="Input + output tokens. Empty: no limit."
+    )
+    concurrent_limit = models.PositiveIntegerField(
+        "concurrent requests", null=True, blank=True, help_text="Empty: no limit."
+    )
+    budget_tokens = models.PositiveBigIntegerField(
+        "budget (tokens)", null=True, blank=True, help_text="Tokens per budget period. Empty: no limit."
+    )
+    budget_cost = models.DecimalField(
+        "budget (USD)",
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="Estimated cost per budget period (cache reads priced separately). Empty: no limit.",
+    )
+    budget_period = models.CharField(max_length=5, choices=BudgetPeriod.choices, default=BudgetPeriod.MONTH)
+
+    class Meta:
+        abstract = True
+
+
+class User(UsageLimits, AbstractUser):
+    """A team member. Custom from the first migration so fields can be added later.
+
+    The limit fields bound everything the user's keys do together.
+    """
 
     class Meta:
         db_table = "accounts_user"
 
 
-class ClientKey(models.Model):
-    """A key a team member's tools send to ccsite. Only a lookup prefix and a digest are stored."""
+class ClientKey(UsageLimits):
+    """A key a team member's tools send to ccsite. Only a lookup prefix and a digest are stored.
+
+    Its limit fields bound this key alone, on top of its user's; its allowed models, when set,
+    replace the user's list.
+    """
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="client_keys")
     name = models.CharField(max_length=100, default="default")

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from accounts import keys
 from accounts.keycache import CachedKey, KeyPrincipal, key_cache
+from accounts.limits import key_limits
 from accounts.models import ClientKey, UpstreamCredential
 
 
@@ -15,7 +16,12 @@ async def _load_key(prefix: str) -> CachedKey | None:
     if row is None:
         return None
     principal = KeyPrincipal(
-        key_id=row.pk, key_name=row.name, user_id=row.user_id, username=row.user.get_username()
+        key_id=row.pk,
+        key_name=row.name,
+        user_id=row.user_id,
+        username=row.user.get_username(),
+        limits=key_limits(row, row.user),
+        key_prefix=row.prefix,
     )
     return CachedKey(
         digest=row.digest,

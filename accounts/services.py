@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from accounts import crypto, keys
 from accounts.keycache import key_cache
+from accounts.limits import PERIODS
 from accounts.models import ClientKey, UpstreamCredential, User
 
 
@@ -127,3 +129,51 @@ def cli_auth_api_key(path: Path) -> str:
     if not isinstance(api_key, str) or not api_key.strip():
         raise AccountsError(f"{path} holds no apiKey; log in with the Command Code CLI first")
     return api_key.strip()
+
+
+LIMIT_FIELDS = (
+    "allowed_models",
+    "rpm_limit",
+    "tpm_limit",
+    "concurrent_limit",
+    "budget_tokens",
+    "budget_cost",
+    "budget_period",
+)
+
+
+def limits_changed() -> None:
+    """Make every cached key pick up new limits: at once here, elsewhere within the key cache's
+    lifetime (CCSITE_KEY_CACHE_SECONDS)."""
+    key_cache.clear()
+
+
+def limits_update(*, target: User | ClientKey, changes: dict[str, object]) -> None:
+    """Set limit fields on a user or a key (``changes``: field name -> value, None clears).
+
+    A token budget and a cost budget exclude each other: setting one clears the other.
+    """
+    unknown = set(changes) - set(LIMIT_FIELDS)
+    if unknown:
+        raise AccountsError(f"not a limit: {', '.join(sorted(unknown))}")
+    for name in ("rpm_limit", "tpm_limit", "concurrent_limit", "budget_tokens"):
+        value = changes.get(name)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise AccountsError(f"{name.replace('_', ' ')} must be a whole number of at least 1")
+    if changes.get("budget_cost") is not None and Decimal(str(changes["budget_cost"])) <= 0:
+        raise AccountsError("the cost budget must be more than 0")
+    if changes.get("budget_period") not in (None, *PERIODS):
+        raise AccountsError(f"the budget period must be one of {', '.join(PERIODS)}")
+    if changes.get("budget_tokens") is not None:
+        changes = {"budget_cost": None, **changes}
+    if changes.get("budget_cost") is not None:
+        changes = {"budget_tokens": None, **changes, "budget_cost": Decimal(str(changes["budget_cost"]))}
+    if "budget_period" in changes and changes["budget_period"] is None:
+        changes = {**changes, "budget_period": "month"}
+    if "allowed_models" in changes:
+        models = changes["allowed_models"] or []
+        changes = {**changes, "allowed_models": [str(m).strip() for m in models if str(m).strip()]}  # type: ignore[attr-defined]
+    for name, value in changes.items():
+        setattr(target, name, value)
+    target.save(update_fields=list(changes))
+    limits_changed()

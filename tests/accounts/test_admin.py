@@ -42,11 +42,19 @@ def test_change_pages_render(admin_client, user):
 
 def test_creating_a_key_shows_the_secret_once(admin_client, user):
     response = admin_client.post(reverse("admin:accounts_clientkey_add"), {"user": user.pk, "name": "ci"})
-    assert response.status_code == 200
+    key = ClientKey.objects.get(user=user, name="ci")
+    # POST/redirect/GET, and the secret is not in the URL it redirects to.
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:accounts_clientkey_created", args=[key.pk])
+    response = admin_client.get(response["Location"])
     assert "no-store" in response["Cache-Control"]
     shown = re.search(r'id="new-client-key"[^>]*>(ccs_[A-Za-z0-9]+)<', response.content.decode()).group(1)
-    key = ClientKey.objects.get(user=user, name="ci")
     assert shown.startswith(key.prefix)
+    # A refresh of the "created" page makes no second key and shows the secret no more.
+    refreshed = admin_client.get(reverse("admin:accounts_clientkey_created", args=[key.pk]), follow=True)
+    assert shown not in refreshed.content.decode()
+    assert "already shown" in refreshed.content.decode()
+    assert ClientKey.objects.filter(user=user).count() == 1
     # Never again: neither the list nor the change page holds the secret.
     for url in (
         reverse("admin:accounts_clientkey_changelist"),
