@@ -12,7 +12,7 @@ import pytest
 
 from accounts.keycache import key_cache
 from tests.factories import UserFactory, make_client_key, make_credential
-from tests.live import daphne_process, free_port, simulator_process
+from tests.live import RedisProcess, daphne_process, free_port, simulator_process
 
 
 @pytest.fixture(autouse=True)
@@ -117,3 +117,16 @@ def live(live_gateway, simulator, transactional_db) -> Live:
     _, key = make_client_key()
     httpx.delete(f"{simulator.url}/_sim/requests", timeout=10).raise_for_status()
     return Live(url=live_gateway.url, key=key, simulator_url=simulator.url, upstream_key=upstream_key)
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A private redis-server on a free loopback port for the session (skipped if not installed)."""
+    try:
+        server = RedisProcess(free_port()).start()
+    except FileNotFoundError as exc:
+        pytest.skip(f"Redis back end not tested: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()

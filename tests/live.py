@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from proxy.bench.procs import Server, free_port
 
-__all__ = ["LiveProcess", "daphne_process", "free_port", "simulator_process"]
+__all__ = ["LiveProcess", "RedisProcess", "daphne_process", "free_port", "simulator_process"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,3 +48,48 @@ def simulator_process(*, port: int, args: Sequence[str] = ()) -> LiveProcess:
     argv = [sys.executable, "manage.py", "ccsimulator", "--host", "127.0.0.1", "--port", str(port), *args]
     env = {"DJANGO_SETTINGS_MODULE": "tests.settings"}
     return LiveProcess("simulator", argv, port=port, env=env, ready_path="/_sim/health")
+
+
+class RedisProcess:
+    """A private ``redis-server`` on 127.0.0.1:port (no persistence); stopped by its PID."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 15.0) -> RedisProcess:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise FileNotFoundError("redis-server is not installed (apt-get install -y redis-server)")
+        argv = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server exited ({self.process.returncode})")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"redis-server did not start within {timeout}s")
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+    def __enter__(self) -> RedisProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
