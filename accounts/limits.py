@@ -70,7 +70,7 @@ class KeyLimits:
     """Everything enforced for one key: (scope, id, limits) pairs and the model rule."""
 
     user_id: int
-    key_id: int
+    key_prefix: str  # names the key's counters: unique, and never reused like a row id can be
     user: Limits | None
     key: Limits | None
     models: ModelRule | None
@@ -116,7 +116,7 @@ def key_limits(key_row: Any, user_row: Any) -> KeyLimits | None:
     models = model_rule(key_row.allowed_models) or model_rule(user_row.allowed_models)
     if user is None and key is None and models is None:
         return None
-    return KeyLimits(user_row.pk, key_row.pk, user, key, models)
+    return KeyLimits(user_row.pk, key_row.prefix, user, key, models)
 
 
 def period_bounds(period: str, now: datetime | None = None) -> tuple[str, datetime, datetime]:

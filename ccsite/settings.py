@@ -150,6 +150,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = CCSITE_MAX_BODY_BYTES
 # Client keys: how long a looked-up key is trusted before the database is asked again. A
 # revocation reaches other processes within this many seconds (its own process at once).
 CCSITE_KEY_CACHE_SECONDS = env_float("CCSITE_KEY_CACHE_SECONDS", 5.0)
+# Per-user limits: a concurrency slot whose request never ended (its process died) is freed
+# after this many seconds; keep it above the longest request you serve.
+CCSITE_LIMIT_SLOT_SECONDS = env_float("CCSITE_LIMIT_SLOT_SECONDS", 900.0)
 # For benchmarks only: serve /v1 without client keys, to measure what authentication costs.
 # Refused unless the server answers only on loopback names, so it cannot be exposed by mistake.
 CCSITE_AUTH_DISABLED = env_bool("CCSITE_AUTH_DISABLED", False)

@@ -12,12 +12,15 @@ from collections.abc import Callable
 from django.http import HttpResponse, StreamingHttpResponse
 
 from accounts.keycache import KeyPrincipal
+from accounts.limits import KeyLimits
 from proxy.imagefetch import fetch_remote_images
+from proxy.limits import LimitRefused, admit
 from proxy.outcomes import RequestOutcome, record_outcome
 from proxy.routing import open_upstream
 from proxy.streaming import failure_outcome, respond
 from proxy.translate.encoding import Encoder
 from proxy.translate.errors import FailedResponse, InvalidRequest
+from proxy.translate.token_count import estimate_input_tokens
 from proxy.translate.wire import UpstreamRequest
 from proxy.upstream.errors import UpstreamError
 
@@ -28,6 +31,28 @@ def record_refusal(surface: str, principal: KeyPrincipal | None, body: object, e
     outcome = RequestOutcome(surface, principal, model if isinstance(model, str) else "", "", False)
     outcome.set_error("invalid_request", exc.message, status="invalid")
     record_outcome(outcome)
+
+
+async def _admit(outcome: RequestOutcome, limits: KeyLimits, request: UpstreamRequest) -> None:
+    """Hold the request's share of its limits on the outcome, or record and raise the refusal."""
+    estimate = outcome.estimated_input_tokens
+    if estimate is None:
+        estimate = outcome.estimated_input_tokens = estimate_input_tokens(request)
+    try:
+        outcome.admission = await admit(
+            limits,
+            client_model=request.client_model,
+            upstream_model=request.model,
+            estimated_input_tokens=estimate,
+        )
+    except LimitRefused as exc:
+        outcome.http_status = exc.error.error_class.openai_status
+        outcome.set_error(exc.error.code or "limited", exc.error.message, status="limited")
+        record_outcome(outcome)
+        raise FailedResponse(exc.error) from None
+    except BaseException:
+        record_outcome(outcome)
+        raise
 
 
 async def generate(
@@ -43,6 +68,9 @@ async def generate(
         surface, principal, upstream_request.client_model, upstream_request.model, streaming
     )
     outcome.estimated_input_tokens = estimated_input_tokens
+    limits = principal.limits if principal is not None else None
+    if limits is not None:
+        await _admit(outcome, limits, upstream_request)
     try:
         await fetch_remote_images(upstream_request.messages)
         stream = await open_upstream(principal, upstream_request)

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from accounts.keycache import KeyPrincipal
 from proxy.translate.events import Usage
@@ -47,6 +48,8 @@ class RequestOutcome:
     first_token_ms: float | None = None
     user_agent: str = ""
     session_id: str = ""
+    # What the request holds under per-user limits (proxy.limits.Admission), settled when it ends.
+    admission: Any = None
 
     def fail(self, failure: UpstreamFailure) -> None:
         self.set_error(str(failure.kind), failure.message)

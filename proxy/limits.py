@@ -1,0 +1,272 @@
+"""Per-user and per-key limits on the /v1 path: admit before dispatch, settle when it ends.
+
+``admit`` runs in ``proxy.generation`` before any upstream call, only for keys whose
+``KeyPrincipal.limits`` is set (built when the key was cached: no query here). In order it
+checks the allowed models (403), requests per minute, tokens per minute and the period budget
+(429, reserving the request's input-token estimate), then takes a concurrency slot (429).
+A refusal undoes what the earlier checks took. Counters and slots live in
+``ccsite.sharedstate`` (Redis when ``REDIS_URL`` is set, process memory otherwise); every check
+is one atomic operation, so concurrent requests cannot overshoot a cap.
+
+``Admission.settle`` runs once when the request ends (success, error, client disconnect): it
+gives the slot back and replaces each reservation by the real usage (or keeps the estimate
+when none arrived). So a budget can be overshot only by the reconciliation of requests already
+admitted. A slot held by a process that died expires after CCSITE_LIMIT_SLOT_SECONDS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.conf import settings
+
+from accounts.limits import KeyLimits, Limits, period_bounds
+from ccsite.sharedstate import SharedState, shared_state
+from proxy import outcomes
+from proxy.outcomes import RequestOutcome
+from proxy.translate.errors import PERMISSION, QUOTA, RATE_LIMIT, ClientError
+from proxy.translate.events import Usage
+
+logger = logging.getLogger(__name__)
+
+MINUTE = 60.0
+# Budget counters carry their calendar period in their name, so their window never has to turn.
+FOREVER = 1e10
+# How long a refused client should wait when only a concurrency slot was missing.
+CONCURRENCY_RETRY_SECONDS = 1.0
+
+# (input, cache read, cache write, output) US dollars per million tokens, or None when unpriced.
+Prices = tuple[float, float, float, float]
+PriceSource = Callable[[str], Prices | None]
+
+
+def _no_prices(model: str) -> Prices | None:
+    return None
+
+
+_price_source: PriceSource = _no_prices
+
+
+def set_price_source(source: PriceSource) -> None:
+    """Where cost budgets read model prices (the catalog installs itself here)."""
+    global _price_source
+    _price_source = source
+
+
+def cost_micro_usd(model: str, usage: Usage) -> int:
+    """Estimated cost in millionths of a dollar (USD/Mtok x tokens); cache reads priced apart."""
+    prices = _price_source(model)
+    if prices is None:
+        return 0
+    price_in, price_read, price_write, price_out = prices
+    return round(
+        usage.uncached_input_tokens * price_in
+        + usage.cache_read_tokens * price_read
+        + usage.cache_write_tokens * price_write
+        + usage.output_tokens * price_out
+    )
+
+
+class LimitRefused(Exception):
+    """The request is over a limit; ``error`` is what the client sees (no upstream call made)."""
+
+    def __init__(self, error: ClientError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+@dataclass(slots=True)
+class Reservation:
+    name: str
+    window: float
+    amount: int
+    reset_at: float
+    kind: str  # "requests", "tokens" or "cost"
+
+
+@dataclass(slots=True)
+class Admission:
+    """What one admitted request holds until it ends."""
+
+    state: SharedState
+    model: str
+    reservations: list[Reservation] = field(default_factory=list)
+    slots: list[tuple[str, str]] = field(default_factory=list)
+    settled: bool = False
+
+    async def settle(self, usage: Usage | None) -> None:
+        """Release the slots; reconcile tokens and cost with the real usage (idempotent)."""
+        if self.settled:
+            return
+        self.settled = True
+        for name, token in self.slots:
+            await self.state.release_slot(name, token)
+        if usage is None:
+            return  # no usage arrived: the reservation stands as the best estimate
+        actual = {"tokens": usage.total_tokens, "cost": cost_micro_usd(self.model, usage)}
+        for reservation in self.reservations:
+            if reservation.kind not in actual:
+                continue
+            delta = actual[reservation.kind] - reservation.amount
+            # A reservation whose window has turned is gone: only a shortfall still counts.
+            if delta < 0 and time.time() >= reservation.reset_at:
+                continue
+            if delta:
+                await self.state.hit(reservation.name, reservation.window, amount=delta)
+
+    async def undo(self) -> None:
+        self.settled = True
+        for name, token in self.slots:
+            await self.state.release_slot(name, token)
+        for reservation in self.reservations:
+            if time.time() < reservation.reset_at:
+                await self.state.hit(reservation.name, reservation.window, amount=-reservation.amount)
+
+
+def _when(reset_at: float) -> str:
+    moment = datetime.fromtimestamp(reset_at, UTC)
+    wait = max(1, round(reset_at - time.time()))
+    return f"resets at {moment:%Y-%m-%d %H:%M:%S} UTC (in {wait} s)"
+
+
+def _refusal(message: str, code: str, retry_at: float | None, *, quota: bool = False) -> LimitRefused:
+    retry_after = None if retry_at is None else max(1.0, retry_at - time.time())
+    return LimitRefused(
+        ClientError(QUOTA if quota else RATE_LIMIT, message, code=code, retry_after=retry_after)
+    )
+
+
+def _scopes(limits: KeyLimits) -> list[tuple[str, str, Limits]]:
+    scopes = []
+    if limits.user is not None:
+        scopes.append(("user", f"user:{limits.user_id}", limits.user))
+    if limits.key is not None:
+        scopes.append(("key", f"key:{limits.key_prefix}", limits.key))
+    return scopes
+
+
+def counter_names(scope_id: str, limits: Limits, now: datetime | None = None) -> dict[str, str]:
+    """The shared-state names of one scope's counters (also read by /v1/me)."""
+    label = period_bounds(limits.period, now)[0]
+    return {
+        "rpm": f"limits:rpm:{scope_id}",
+        "tpm": f"limits:tpm:{scope_id}",
+        "budget_tokens": f"limits:budget-tokens:{scope_id}:{label}",
+        "budget_cost": f"limits:budget-cost:{scope_id}:{label}",
+        "concurrent": f"limits:slots:{scope_id}",
+    }
+
+
+async def _check_scope(
+    admission: Admission, scope: str, scope_id: str, limits: Limits, estimate: int
+) -> None:
+    state = admission.state
+    names = counter_names(scope_id, limits)
+    who = f"this {scope}"
+    if limits.rpm is not None:
+        count = await state.hit(names["rpm"], MINUTE, 1, limits.rpm)
+        if not count.allowed:
+            message = f"Rate limit of {who}: {limits.rpm} requests per minute; {_when(count.reset_at)}."
+            raise _refusal(message, "rate_limit_requests", count.reset_at)
+        admission.reservations.append(Reservation(names["rpm"], MINUTE, 1, count.reset_at, "requests"))
+    if limits.tpm is not None:
+        count = await state.hit(names["tpm"], MINUTE, estimate, limits.tpm)
+        if not count.allowed:
+            message = (
+                f"Rate limit of {who}: {limits.tpm} tokens per minute ({count.total} used, this request "
+                f"needs about {estimate}); {_when(count.reset_at)}."
+            )
+            raise _refusal(message, "rate_limit_tokens", count.reset_at)
+        admission.reservations.append(Reservation(names["tpm"], MINUTE, estimate, count.reset_at, "tokens"))
+    if limits.budget_tokens is not None or limits.budget_micro_usd is not None:
+        await _check_budget(admission, who, names, limits, estimate)
+    if limits.concurrent is not None:
+        token = await state.acquire_slot(
+            names["concurrent"], limits.concurrent, settings.CCSITE_LIMIT_SLOT_SECONDS
+        )
+        if token is None:
+            message = (
+                f"Concurrency limit of {who}: {limits.concurrent} requests at once; "
+                "retry when one of them has finished."
+            )
+            raise _refusal(message, "rate_limit_concurrency", time.time() + CONCURRENCY_RETRY_SECONDS)
+        admission.slots.append((names["concurrent"], token))
+
+
+async def _check_budget(
+    admission: Admission, who: str, names: dict[str, str], limits: Limits, estimate: int
+) -> None:
+    reset_at = period_bounds(limits.period)[2].timestamp()
+    budgets = []
+    if limits.budget_tokens is not None:
+        budgets.append((names["budget_tokens"], limits.budget_tokens, estimate, "tokens"))
+    if limits.budget_micro_usd is not None:
+        cost = max(1, cost_micro_usd(admission.model, Usage(input_tokens=estimate)))
+        budgets.append((names["budget_cost"], limits.budget_micro_usd, cost, "cost"))
+    for name, limit, amount, kind in budgets:
+        count = await admission.state.hit(name, FOREVER, amount, limit)
+        if not count.allowed:
+            shown = f"{limit} tokens" if kind == "tokens" else f"{limit / 1_000_000:.2f} USD (estimated)"
+            message = f"Budget of {who} used up: {shown} per {limits.period}; {_when(reset_at)}."
+            raise _refusal(message, "budget_exhausted", reset_at, quota=True)
+        admission.reservations.append(Reservation(name, FOREVER, amount, reset_at, kind))
+
+
+async def admit(
+    limits: KeyLimits, *, client_model: str, upstream_model: str, estimated_input_tokens: int
+) -> Admission:
+    """Check every limit of the key and its user; hold what was taken, or raise LimitRefused."""
+    if limits.models is not None and not limits.models.allows(client_model, upstream_model):
+        allowed = ", ".join(limits.models.patterns)
+        message = f"The model {client_model!r} is not allowed for this key (allowed: {allowed})."
+        raise LimitRefused(ClientError(PERMISSION, message, code="model_not_allowed"))
+    admission = Admission(shared_state(), upstream_model)
+    estimate = max(1, estimated_input_tokens)
+    try:
+        for scope, scope_id, scope_limits in _scopes(limits):
+            await _check_scope(admission, scope, scope_id, scope_limits, estimate)
+    except BaseException:
+        await asyncio.shield(admission.undo())
+        raise
+    return admission
+
+
+_pending: set[asyncio.Task[None]] = set()
+
+
+def settle_later(admission: Admission, usage: Usage | None) -> None:
+    """Settle from a synchronous outcome recorder without blocking the response's finally."""
+    task = asyncio.get_running_loop().create_task(_settle(admission, usage))
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
+
+
+async def _settle(admission: Admission, usage: Usage | None) -> None:
+    try:
+        await admission.settle(usage)
+    except Exception:  # Redis away: the slot expires by itself, the counters stay estimates
+        logger.exception("could not settle a request's limits")
+
+
+def limits_recorder(outcome: RequestOutcome) -> None:
+    """The outcome recorder that settles each admitted request when it ends, however it ends."""
+    admission = outcome.admission
+    if admission is not None:
+        outcome.admission = None
+        settle_later(admission, outcome.usage)
+
+
+_installed = False
+
+
+def install() -> None:
+    """Subscribe the recorder to finished requests (from the app's ready(); idempotent)."""
+    global _installed
+    if not _installed:
+        outcomes.add_recorder(limits_recorder)
+        _installed = True

@@ -1,0 +1,178 @@
+"""Per-user limits end to end: a live Daphne gateway, the simulator counting what reaches it.
+
+What the upstream saw comes from the simulator's own records (arrival and end of each request),
+so "never more than N in flight" is measured where it matters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from accounts.models import ClientKey
+from accounts.services import limits_update
+
+pytestmark = [pytest.mark.live]
+
+MODEL = "deepseek/deepseek-v4-flash"
+
+
+def chat_body(text: str = "hi", **extra: Any) -> dict[str, Any]:
+    return {"model": MODEL, "messages": [{"role": "user", "content": text}], **extra}
+
+
+def limit_key(live, **changes: object) -> ClientKey:
+    key = ClientKey.objects.get(prefix=live.key[:16])
+    limits_update(target=key, changes=changes)
+    return key
+
+
+def peak_in_flight(records: list[dict[str, Any]]) -> int:
+    """The most requests the simulator was serving at one moment (from its own timestamps)."""
+    edges = []
+    for record in records:
+        edges.append((record["received_at"], 1))
+        edges.append((record["ended_at"] or time.time(), -1))
+    peak = current = 0
+    for _, step in sorted(edges, key=lambda edge: (edge[0], edge[1])):
+        current += step
+        peak = max(peak, current)
+    return peak
+
+
+async def fire(
+    live, count: int, body: dict[str, Any], *, path: str = "/v1/chat/completions"
+) -> list[httpx.Response]:
+    async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+        headers = {"Authorization": f"Bearer {live.key}"}
+        return await asyncio.gather(*(client.post(path, json=body, headers=headers) for _ in range(count)))
+
+
+def wait_until(check, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
+
+
+def test_fifty_concurrent_requests_never_exceed_a_cap_of_three(live):
+    limit_key(live, concurrent_limit=3)
+    responses = asyncio.run(fire(live, 50, chat_body("[sim:text first_delay_ms=300] hi")))
+    statuses = [response.status_code for response in responses]
+    assert set(statuses) <= {200, 429}, statuses
+    served = statuses.count(200)
+    assert served >= 3
+    records = live.sim_requests()
+    assert len(records) == served  # a refused request never reached the upstream
+    assert peak_in_flight(records) <= 3
+    refused = next(response for response in responses if response.status_code == 429)
+    assert refused.json()["error"]["code"] == "rate_limit_concurrency"
+    assert "3 requests at once" in refused.json()["error"]["message"]
+    assert int(refused.headers["Retry-After"]) >= 1
+    # Every slot came back: three at once are served again.
+    again = asyncio.run(fire(live, 3, chat_body("[sim:text first_delay_ms=100] hi")))
+    assert [response.status_code for response in again] == [200, 200, 200]
+
+
+def test_a_token_budget_is_not_overshot_by_fifty_concurrent_requests(live):
+    budget = 2_000
+    limit_key(live, budget_tokens=budget, budget_period="day")
+    responses = asyncio.run(fire(live, 50, chat_body("[sim:text first_delay_ms=200 input=150] hi")))
+    served = [response for response in responses if response.status_code == 200]
+    refused = [response for response in responses if response.status_code != 200]
+    assert served and refused
+    assert {response.status_code for response in refused} == {429}
+    assert refused[0].json()["error"]["code"] == "budget_exhausted"
+    assert "per day" in refused[0].json()["error"]["message"]
+    assert int(refused[0].headers["Retry-After"]) >= 1
+    assert len(live.sim_requests()) == len(served)
+    # Admission reserved each request's input estimate: the estimates of the admitted requests
+    # fit in the budget, and only their reconciliation can go past it.
+    used = [response.json()["usage"]["total_tokens"] for response in served]
+    estimate_share = budget // len(served)
+    assert all(tokens > 0 for tokens in used)
+    overshoot = sum(used) - budget
+    reconciliation = sum(tokens - min(tokens, estimate_share) for tokens in used)
+    assert overshoot <= reconciliation
+    # The budget is used up now, for every later request too.
+    later = asyncio.run(fire(live, 1, chat_body()))[0]
+    assert later.status_code == 429 and later.json()["error"]["code"] == "budget_exhausted"
+
+
+def test_slots_are_released_after_an_upstream_error(live):
+    limit_key(live, concurrent_limit=1)
+    failed = asyncio.run(fire(live, 1, chat_body("[sim:http-500] hi")))[0]
+    assert failed.status_code == 502
+    ok = asyncio.run(fire(live, 1, chat_body()))[0]
+    assert ok.status_code == 200
+
+
+def test_slots_are_released_when_the_client_disconnects(live):
+    limit_key(live, concurrent_limit=1)
+    # A stream that would run for 8 s; the client leaves after its first bytes.
+    with httpx.stream(
+        "POST",
+        f"{live.url}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {live.key}"},
+        json=chat_body("[sim:paced deltas=20 delay_ms=400]", stream=True),
+        timeout=10,
+    ) as response:
+        assert response.status_code == 200
+        chunks = response.iter_bytes()  # kept: a dropped iterator closes the response
+        next(chunks)
+        busy = asyncio.run(fire(live, 1, chat_body()))[0]
+        assert busy.status_code == 429  # the open stream holds the only slot
+        chunks.close()
+    left_at = time.monotonic()
+    live.wait_for_outcome("disconnected")
+
+    def served() -> bool:
+        return asyncio.run(fire(live, 1, chat_body()))[0].status_code == 200
+
+    wait_until(served, timeout=4)
+    assert time.monotonic() - left_at < 4  # long before the abandoned stream would have ended
+
+
+@pytest.mark.parametrize("surface", ["openai", "anthropic"])
+def test_requests_per_minute_refuse_then_reset(live, surface):
+    limit_key(live, rpm_limit=2)
+    if surface == "anthropic":
+        path, body = (
+            "/v1/messages",
+            {"model": MODEL, "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]},
+        )
+    else:
+        path, body = "/v1/chat/completions", chat_body()
+    # Start right after a minute turns, so all three requests share one window.
+    time.sleep(max(0.0, 60 - time.time() % 60 + 0.05) if time.time() % 60 > 55 else 0)
+    responses = asyncio.run(fire(live, 3, body, path=path))
+    assert sorted(response.status_code for response in responses) == [200, 200, 429]
+    refused = next(response for response in responses if response.status_code == 429)
+    retry_after = int(refused.headers["Retry-After"])
+    assert 1 <= retry_after <= 60
+    payload = refused.json()
+    if surface == "anthropic":
+        assert payload["type"] == "error" and payload["error"]["type"] == "rate_limit_error"
+    else:
+        assert payload["error"]["type"] == "requests" and payload["error"]["code"] == "rate_limit_requests"
+    assert (
+        "2 requests per minute" in payload["error"]["message"] and "resets at" in payload["error"]["message"]
+    )
+    assert len(live.sim_requests()) == 2
+
+
+def test_a_model_outside_the_allowed_list_gets_403_without_an_upstream_call(live):
+    limit_key(live, allowed_models=["claude-*", "gpt-5.4"])
+    refused = asyncio.run(fire(live, 1, chat_body()))[0]
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "model_not_allowed"
+    assert "claude-*" in refused.json()["error"]["message"]
+    assert "Retry-After" not in refused.headers
+    assert live.sim_requests() == []
+    allowed = asyncio.run(fire(live, 1, {**chat_body(), "model": "claude-sonnet-5"}))[0]
+    assert allowed.status_code == 200
