@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ import pytest
 
 from accounts.models import ClientKey
 from accounts.services import limits_update
+from tests.live import daphne_process, free_port
 
 pytestmark = [pytest.mark.live]
 
@@ -176,3 +178,37 @@ def test_a_model_outside_the_allowed_list_gets_403_without_an_upstream_call(live
     assert live.sim_requests() == []
     allowed = asyncio.run(fire(live, 1, {**chat_body(), "model": "claude-sonnet-5"}))[0]
     assert allowed.status_code == 200
+
+
+@pytest.fixture(scope="module")
+def two_gateways_on_one_redis(redis_server, simulator, django_db_setup, django_db_blocker):
+    """Two more gateway processes, both keeping their limits in the same private Redis."""
+    env = {
+        "CC_UPSTREAM_BASE_URL": simulator.url,
+        "CCSITE_CREDENTIAL_CACHE_SECONDS": "0",
+        "REDIS_URL": redis_server.url,
+    }
+    with (
+        daphne_process(port=free_port(), env=env) as first,
+        daphne_process(port=free_port(), env=env) as second,
+    ):
+        yield first, second
+
+
+def test_two_gateways_sharing_redis_share_one_concurrency_cap(live, two_gateways_on_one_redis):
+    limit_key(live, concurrent_limit=3)
+    body = chat_body("[sim:text first_delay_ms=300] hi")
+
+    async def both() -> list[list[httpx.Response]]:
+        return await asyncio.gather(
+            *(fire(replace(live, url=gateway.url), 20, body) for gateway in two_gateways_on_one_redis)
+        )
+
+    per_gateway = asyncio.run(both())
+    served = [[r.status_code for r in responses].count(200) for responses in per_gateway]
+    assert all(count >= 1 for count in served), served  # both processes served...
+    records = live.sim_requests()
+    assert len(records) == sum(served)
+    assert peak_in_flight(records) <= 3  # ...but never more than 3 at once between them
+    statuses = {r.status_code for responses in per_gateway for r in responses}
+    assert statuses == {200, 429}
