@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format migrate check-python demo bench e2e clean
+.PHONY: run test lint format migrate check-python demo bench e2e clean vendor-chartjs
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ccsite needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -104,6 +104,17 @@ lint: $(VENV)/.dev-installed
 format: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# Re-copy the vendored chart library (usage reports) from its pinned npm package, licence included.
+CHARTJS_VERSION ?= 4.5.1
+CHARTJS_DIR := usage/static/usage/vendor/chartjs
+vendor-chartjs:
+	@set -e; tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
+	(cd "$$tmp" && npm pack --silent chart.js@$(CHARTJS_VERSION) >/dev/null && tar xzf chart.js-$(CHARTJS_VERSION).tgz); \
+	mkdir -p $(CHARTJS_DIR); \
+	grep -v sourceMappingURL "$$tmp/package/dist/chart.umd.min.js" > $(CHARTJS_DIR)/chart.umd.min.js; \
+	cp "$$tmp/package/LICENSE.md" $(CHARTJS_DIR)/LICENSE.md; \
+	echo "Chart.js $(CHARTJS_VERSION) copied to $(CHARTJS_DIR)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

@@ -1,4 +1,4 @@
-"""ASGI entry point: a channels router (HTTP now; websocket routes come with the live log view)."""
+"""ASGI entry point: a channels router (HTTP, the admin's live-view WebSocket, lifespan)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,15 @@ from ccsite.handler import get_gateway_asgi_application  # noqa: E402
 
 django_asgi_app = get_gateway_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from ccsite import runtime, twisted_tuning  # noqa: E402
 from ccsite.edge import answer_head_probes  # noqa: E402
 from ccsite.lifespan import lifespan_app  # noqa: E402
+from usage.routing import websocket_urlpatterns  # noqa: E402
 
 twisted_tuning.install()
 runtime.tune_gc()  # last: freeze everything imported and built above
@@ -26,6 +29,8 @@ application = ProtocolTypeRouter(
         # Admin assets are served here, before Django's middleware, so no sync static
         # middleware sits on the API path.
         "http": answer_head_probes(ASGIStaticFilesHandler(django_asgi_app)),
+        # The admin's live request view (staff only; usage/consumers.py).
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
         "lifespan": lifespan_app,
     }
 )

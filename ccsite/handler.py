@@ -27,6 +27,7 @@ from django.urls import set_script_prefix, set_urlconf
 from django.utils.log import log_response
 
 from ccsite.paths import is_api_path
+from proxy.request_meta import new_request_id, request_id_of, stamp_request_id
 
 CONNECTION_CHECK_SECONDS = 60.0
 
@@ -64,6 +65,7 @@ class GatewayASGIHandler(ASGIHandler):
             set_script_prefix(get_script_prefix(scope))
             request, error_response = self.create_request(scope, body_file)
             if request is None:
+                stamp_request_id(None, error_response, new_request_id())
                 await self.send_response(error_response, send)
                 _close_without_signal(error_response)
                 return
@@ -101,7 +103,13 @@ class GatewayASGIHandler(ASGIHandler):
         """``get_response_async`` without the middleware chain and without a thread hop to log
         an error status."""
         set_urlconf(settings.ROOT_URLCONF)
+        request_id_of(request)
         response: HttpResponseBase = await self._api_chain(request)
+        stamp_request_id(request, response)
+        if settings.CCSITE_REQUEST_LOG_BODIES:
+            from usage.bodies import capture
+
+            capture(request, response)
         response._resource_closers.append(request.close)
         response._handler_class = self.__class__  # type: ignore[attr-defined]
         if response.status_code >= 400:

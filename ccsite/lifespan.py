@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from asgiref.sync import sync_to_async
+
 from proxy.upstream.client import close_upstream_client
 
 
@@ -15,5 +17,8 @@ async def lifespan_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await close_upstream_client()
+            from usage.recorder import writer
+
+            await sync_to_async(writer.shutdown, thread_sensitive=False)()
             await send({"type": "lifespan.shutdown.complete"})
             return

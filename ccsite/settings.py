@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "channels",
     "accounts",
     "proxy",
+    "usage",
 ]
 
 # Each entry skips its work on the /v1 API path (ccsite/middleware.py), so API requests never
@@ -195,6 +196,21 @@ CCSITE_ALLOW_EMPTY_LENGTH = env_bool("CCSITE_ALLOW_EMPTY_LENGTH", False)
 CCSITE_IMAGE_FETCH = env_bool("CCSITE_IMAGE_FETCH", False)
 CCSITE_IMAGE_FETCH_MAX_BYTES = env_int("CCSITE_IMAGE_FETCH_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
 CCSITE_IMAGE_FETCH_TIMEOUT = env_float("CCSITE_IMAGE_FETCH_TIMEOUT", 10.0)
+
+# Request logs (usage/recorder.py): rows are queued in memory and written in batches off the
+# request path. CCSITE_REQUEST_LOG=0 turns recording off (benchmarks compare both).
+CCSITE_REQUEST_LOG = env_bool("CCSITE_REQUEST_LOG", True)
+CCSITE_REQUEST_LOG_BACKGROUND = env_bool("CCSITE_REQUEST_LOG_BACKGROUND", True)
+CCSITE_REQUEST_LOG_FLUSH_SECONDS = env_float("CCSITE_REQUEST_LOG_FLUSH_SECONDS", 1.0, minimum=0.01)
+CCSITE_REQUEST_LOG_BATCH = env_int("CCSITE_REQUEST_LOG_BATCH", 500, minimum=1)
+CCSITE_REQUEST_LOG_QUEUE_MAX = env_int("CCSITE_REQUEST_LOG_QUEUE_MAX", 100_000, minimum=1)
+# Opt-in, for debugging: keep request and response bodies, redacted, each cut at this many bytes.
+CCSITE_REQUEST_LOG_BODIES = env_bool("CCSITE_REQUEST_LOG_BODIES", False)
+CCSITE_REQUEST_LOG_BODY_MAX_BYTES = env_int("CCSITE_REQUEST_LOG_BODY_MAX_BYTES", 64 * 1024, minimum=256)
+# Days of request logs `prune_request_logs` keeps when run without --older-than (0 = keep all).
+CCSITE_REQUEST_LOG_RETENTION_DAYS = env_int("CCSITE_REQUEST_LOG_RETENTION_DAYS", 90, minimum=0)
+# last_used_at of client keys and credentials is written at most once per key per this period.
+CCSITE_LAST_USED_SECONDS = env_float("CCSITE_LAST_USED_SECONDS", 60.0, minimum=0)
 
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
 LOGGING = {

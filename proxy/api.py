@@ -8,7 +8,9 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from proxy.surfaces import error_response, surface_of
+from proxy.outcomes import record_outcome
+from proxy.request_meta import start_outcome
+from proxy.surfaces import error_response, surface_name_of, surface_of
 from proxy.translate.errors import (
     INTERNAL,
     INVALID_REQUEST,
@@ -37,9 +39,13 @@ def on_invalid_request(request: HttpRequest, exc: InvalidRequest) -> HttpRespons
 @api.exception_handler(AuthenticationError)
 def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     problem = getattr(request, "ccsite_auth_problem", None)
-    return error_response(
-        surface_of(request), authentication_error(problem) if problem else authentication_error()
-    )
+    error = authentication_error(problem) if problem else authentication_error()
+    owner = getattr(request, "ccsite_refused_principal", None)
+    if owner is not None:  # a stored key's prefix: log the refusal against that key
+        outcome = start_outcome(request, surface_name_of(request), owner)
+        outcome.set_error("invalid_api_key", error.message, status="unauthorized", error=error)
+        record_outcome(outcome)
+    return error_response(surface_of(request), error)
 
 
 @api.exception_handler(UpstreamError)

@@ -6,7 +6,8 @@ from django.conf import settings
 from django.http import HttpRequest
 from ninja.security.base import AuthBase
 
-from accounts.keycache import KeyPrincipal
+from accounts import keys
+from accounts.keycache import KeyPrincipal, key_cache
 from accounts.selectors import client_key_get_by_secret
 
 # Who a request belongs to when authentication is switched off for a benchmark.
@@ -45,7 +46,18 @@ class ClientKeyAuth(AuthBase):
         principal = await client_key_get_by_secret(key)
         if principal is None:
             request.ccsite_auth_problem = INVALID_KEY  # type: ignore[attr-defined]
+            request.ccsite_refused_principal = _owner_of_known_prefix(key)  # type: ignore[attr-defined]
         return principal
+
+
+def _owner_of_known_prefix(key: str) -> KeyPrincipal | None:
+    """Whose key it claims to be, when its prefix is a stored key's (wrong secret, revoked or
+    expired): request logs record the refusal against that key. The lookup just cached it."""
+    prefix = keys.key_prefix(key)
+    if prefix is None:
+        return None
+    _, entry = key_cache.get(prefix, settings.CCSITE_KEY_CACHE_SECONDS)
+    return entry.principal if entry is not None else None
 
 
 client_key_auth = ClientKeyAuth()

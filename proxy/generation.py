@@ -9,27 +9,39 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from accounts.keycache import KeyPrincipal
 from accounts.limits import KeyLimits
 from proxy.imagefetch import fetch_remote_images
 from proxy.limits import LimitRefused, admit
-from proxy.outcomes import RequestOutcome, record_outcome
+from proxy.outcomes import CLIENT_CLOSED_REQUEST, RequestOutcome, record_outcome
+from proxy.request_meta import start_outcome
 from proxy.routing import open_upstream
 from proxy.streaming import failure_outcome, respond
 from proxy.translate.encoding import Encoder
-from proxy.translate.errors import FailedResponse, InvalidRequest
+from proxy.translate.errors import FailedResponse, InvalidRequest, invalid_request_error
 from proxy.translate.token_count import estimate_input_tokens
 from proxy.translate.wire import UpstreamRequest
 from proxy.upstream.errors import UpstreamError
 
 
-def record_refusal(surface: str, principal: KeyPrincipal | None, body: object, exc: InvalidRequest) -> None:
+def record_refusal(
+    request: HttpRequest, surface: str, principal: KeyPrincipal | None, body: object, exc: InvalidRequest
+) -> None:
     """A request refused before translation still counts (request logs, per-user limits)."""
     model = body.get("model") if isinstance(body, dict) else None
-    outcome = RequestOutcome(surface, principal, model if isinstance(model, str) else "", "", False)
-    outcome.set_error("invalid_request", exc.message, status="invalid")
+    stream = body.get("stream") if isinstance(body, dict) else None
+    outcome = start_outcome(
+        request,
+        surface,
+        principal,
+        client_model=model if isinstance(model, str) else "",
+        streaming=stream is True,
+    )
+    outcome.set_error(
+        exc.code or "invalid_request", exc.message, status="invalid", error=invalid_request_error(exc)
+    )
     record_outcome(outcome)
 
 
@@ -46,16 +58,17 @@ async def _admit(outcome: RequestOutcome, limits: KeyLimits, request: UpstreamRe
             estimated_input_tokens=estimate,
         )
     except LimitRefused as exc:
-        outcome.http_status = exc.error.error_class.openai_status
-        outcome.set_error(exc.error.code or "limited", exc.error.message, status="limited")
+        outcome.set_error(exc.error.code or "limited", exc.error.message, status="limited", error=exc.error)
         record_outcome(outcome)
         raise FailedResponse(exc.error) from None
     except BaseException:
-        record_outcome(outcome)
+        outcome.http_status = CLIENT_CLOSED_REQUEST
+        record_outcome(outcome)  # cancelled while checking: the client went away
         raise
 
 
 async def generate(
+    request: HttpRequest,
     surface: str,
     principal: KeyPrincipal | None,
     upstream_request: UpstreamRequest,
@@ -64,8 +77,14 @@ async def generate(
     streaming: bool,
     estimated_input_tokens: int | None = None,
 ) -> HttpResponse | StreamingHttpResponse:
-    outcome = RequestOutcome(
-        surface, principal, upstream_request.client_model, upstream_request.model, streaming
+    outcome = start_outcome(
+        request,
+        surface,
+        principal,
+        client_model=upstream_request.client_model,
+        upstream_model=upstream_request.model,
+        streaming=streaming,
+        session_id=upstream_request.session_hint,
     )
     outcome.estimated_input_tokens = estimated_input_tokens
     limits = principal.limits if principal is not None else None
@@ -78,14 +97,17 @@ async def generate(
         failure_outcome(outcome, exc.failure)
         raise
     except FailedResponse as exc:  # e.g. no upstream credential for this model
-        outcome.set_error(exc.error.code or "failed", exc.error.message)
+        outcome.set_error(exc.error.code or "failed", exc.error.message, error=exc.error)
         record_outcome(outcome)
         raise
     except InvalidRequest as exc:  # e.g. a remote image that could not be fetched
-        outcome.set_error(exc.code or "invalid_request", exc.message, status="invalid")
+        outcome.set_error(
+            exc.code or "invalid_request", exc.message, status="invalid", error=invalid_request_error(exc)
+        )
         record_outcome(outcome)
         raise
     except BaseException:
+        outcome.http_status = CLIENT_CLOSED_REQUEST
         record_outcome(outcome)  # cancelled while opening: the client went away
         raise
     return await respond(stream, make_encoder(), outcome, streaming=streaming)

@@ -25,12 +25,14 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
-from accounts.limits import KeyLimits, Limits, period_bounds
+from accounts.limits import MICRO_USD, KeyLimits, Limits, period_bounds
 from ccsite.sharedstate import SharedState, shared_state
 from proxy import outcomes
 from proxy.outcomes import RequestOutcome
 from proxy.translate.errors import PERMISSION, QUOTA, RATE_LIMIT, ClientError
 from proxy.translate.events import Usage
+from usage import pricing
+from usage.pricing import Prices, cost_usd
 
 logger = logging.getLogger(__name__)
 
@@ -40,36 +42,15 @@ FOREVER = 1e10
 # How long a refused client should wait when only a concurrency slot was missing.
 CONCURRENCY_RETRY_SECONDS = 1.0
 
-# (input, cache read, cache write, output) US dollars per million tokens, or None when unpriced.
-Prices = tuple[float, float, float, float]
 PriceSource = Callable[[str], Prices | None]
-
-
-def _no_prices(model: str) -> Prices | None:
-    return None
-
-
-_price_source: PriceSource = _no_prices
-
-
-def set_price_source(source: PriceSource) -> None:
-    """Where cost budgets read model prices (the catalog installs itself here)."""
-    global _price_source
-    _price_source = source
+# The request log's pricing seam (catalog prices): one source of cost for logs and budgets.
+_price_source: PriceSource = pricing.prices_for
 
 
 def cost_micro_usd(model: str, usage: Usage) -> int:
-    """Estimated cost in millionths of a dollar (USD/Mtok x tokens); cache reads priced apart."""
-    prices = _price_source(model)
-    if prices is None:
-        return 0
-    price_in, price_read, price_write, price_out = prices
-    return round(
-        usage.uncached_input_tokens * price_in
-        + usage.cache_read_tokens * price_read
-        + usage.cache_write_tokens * price_write
-        + usage.output_tokens * price_out
-    )
+    """Estimated cost in millionths of a dollar; cache reads priced apart. 0 when unpriced."""
+    cost = cost_usd(usage, _price_source(model))
+    return 0 if cost is None else int(cost * MICRO_USD)
 
 
 class LimitRefused(Exception):

@@ -14,10 +14,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from accounts.keycache import KeyPrincipal
+from proxy.translate.errors import ClientError, upstream_error
 from proxy.translate.events import Usage
 from proxy.translate.failures import UpstreamFailure
 
 logger = logging.getLogger(__name__)
+
+# The names request logs and reports use for the /v1 surfaces.
+OPENAI_CHAT = "openai-chat"
+ANTHROPIC_MESSAGES = "anthropic-messages"
+COUNT_TOKENS = "count-tokens"
+RESPONSES = "responses"
+MODELS = "models"
+_ANTHROPIC_ENVELOPE = frozenset({ANTHROPIC_MESSAGES, COUNT_TOKENS})
+# A client that went away before any response was sent (nginx's "client closed request").
+CLIENT_CLOSED_REQUEST = 499
+
+
+def error_http_status(surface: str, error: ClientError) -> int:
+    """The HTTP status the surface's envelope gives this error (proxy/surfaces.error_response)."""
+    if surface in _ANTHROPIC_ENVELOPE:
+        return error.error_class.anthropic_status
+    return error.error_class.openai_status
 
 
 @dataclass(slots=True)
@@ -52,10 +70,22 @@ class RequestOutcome:
     admission: Any = None
 
     def fail(self, failure: UpstreamFailure) -> None:
+        """An upstream failure; its HTTP status unless the response had already begun (200)."""
         self.set_error(str(failure.kind), failure.message)
+        if not self.http_status:
+            self.http_status = error_http_status(self.surface, upstream_error(failure))
 
-    def set_error(self, kind: str, message: str, *, status: str = "error") -> None:
+    def set_error(
+        self, kind: str, message: str, *, status: str = "error", error: ClientError | None = None
+    ) -> None:
         self.status, self.error_kind, self.error_message = status, kind, message
+        if error is not None and not self.http_status:
+            self.http_status = error_http_status(self.surface, error)
+
+    def mark_first_token(self) -> None:
+        """The first visible output (text, reasoning or a tool call) reached the encoder."""
+        if self.first_token_ms is None:
+            self.first_token_ms = (time.monotonic() - self.started_at) * 1000
 
     @property
     def duration_ms(self) -> float:

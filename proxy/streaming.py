@@ -14,11 +14,19 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
 
-from proxy.outcomes import RequestOutcome, record_outcome
+from proxy.outcomes import CLIENT_CLOSED_REQUEST, RequestOutcome, record_outcome
 from proxy.surfaces import json_response
 from proxy.translate.encoding import Encoder
 from proxy.translate.errors import FailedResponse
-from proxy.translate.events import UpstreamEvent, Usage
+from proxy.translate.events import (
+    ReasoningDelta,
+    TextDelta,
+    ToolCall,
+    ToolInputDelta,
+    ToolInputStart,
+    UpstreamEvent,
+    Usage,
+)
 from proxy.translate.failures import UpstreamFailure
 from proxy.upstream.errors import UpstreamError
 
@@ -42,6 +50,17 @@ class EventStream(Protocol):
     async def aclose(self) -> None: ...
 
 
+# What a client sees as output: the first of these marks the time to first token.
+VISIBLE_EVENTS = (TextDelta, ReasoningDelta, ToolInputStart, ToolInputDelta, ToolCall)
+
+
+def _note_first_token(outcome: RequestOutcome, batch: list[UpstreamEvent]) -> None:
+    for event in batch:
+        if isinstance(event, VISIBLE_EVENTS):
+            outcome.mark_first_token()
+            return
+
+
 def _feed_batch(encoder: Encoder, batch: list[UpstreamEvent]) -> bytes:
     """Translate every event that arrived together; they go downstream as one body message."""
     if len(batch) == 1:
@@ -59,6 +78,8 @@ async def _relay(stream: EventStream, encoder: Encoder, outcome: RequestOutcome)
             opening = b""
         # Otherwise the opening goes out with the first events: one write, not two.
         async for batch in stream.batches(tick=settings.CCSITE_KEEPALIVE_SECONDS):
+            if outcome.first_token_ms is None:
+                _note_first_token(outcome, batch)
             chunk = _feed_batch(encoder, batch) if batch else encoder.ping()
             if opening:
                 chunk, opening = opening + chunk, b""
@@ -81,6 +102,7 @@ async def _relay(stream: EventStream, encoder: Encoder, outcome: RequestOutcome)
 
 
 def sse_response(stream: EventStream, encoder: Encoder, outcome: RequestOutcome) -> StreamingHttpResponse:
+    outcome.http_status = 200  # the status is sent with the first body bytes
     response = StreamingHttpResponse(
         _relay(stream, encoder, outcome), content_type="text/event-stream; charset=utf-8"
     )
@@ -93,6 +115,8 @@ async def collect(stream: EventStream, encoder: Encoder, outcome: RequestOutcome
     """Feed the whole upstream stream to the encoder; the non-streaming reply."""
     try:
         async for batch in stream.batches(tick=settings.CCSITE_KEEPALIVE_SECONDS):
+            if outcome.first_token_ms is None:
+                _note_first_token(outcome, batch)
             for event in batch:
                 encoder.feed(event)
             if encoder.done:
@@ -100,12 +124,16 @@ async def collect(stream: EventStream, encoder: Encoder, outcome: RequestOutcome
         encoder.close()
         body = encoder.final_body()
         outcome.status = "ok"
+        outcome.http_status = 200
         return body
     except UpstreamError as exc:
         outcome.fail(exc.failure)
         raise
     except FailedResponse as exc:  # e.g. non-JSON output for a json_schema request
-        outcome.set_error("invalid_output", exc.error.message)
+        outcome.set_error("invalid_output", exc.error.message, error=exc.error)
+        raise
+    except BaseException:
+        outcome.http_status = outcome.http_status or CLIENT_CLOSED_REQUEST
         raise
     finally:
         await stream.aclose()

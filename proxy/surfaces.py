@@ -26,6 +26,20 @@ def surface_of(request: HttpRequest) -> Surface:
     return Surface.OPENAI
 
 
+def surface_name_of(request: HttpRequest) -> str:
+    """The request-log name of the /v1 surface a path belongs to (proxy/outcomes.py)."""
+    path = request.path
+    if path.startswith("/v1/messages/count_tokens"):
+        return "count-tokens"
+    if path.startswith("/v1/messages"):
+        return "anthropic-messages"
+    if path.startswith("/v1/responses"):
+        return "responses"
+    if path.startswith("/v1/models"):
+        return "models"
+    return "openai-chat"
+
+
 def json_response(payload: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
     """A JSON response encoded once with the fast codec (no re-serialisation by Django)."""
     return HttpResponse(dumps(payload), status=status, headers=headers, content_type="application/json")

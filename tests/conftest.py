@@ -73,6 +73,8 @@ def live_gateway(simulator, django_db_setup, django_db_blocker):
         "CCSITE_KEEPALIVE_SECONDS": "0.5",
         "CC_RETRY_BASE_DELAY": "0.01",
         "CC_RETRY_MAX_DELAY": "0.05",
+        "CCSITE_REQUEST_LOG_BACKGROUND": "1",
+        "CCSITE_REQUEST_LOG_FLUSH_SECONDS": "0.05",
     }
     with daphne_process(port=free_port(), env=env) as process:
         yield process

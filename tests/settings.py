@@ -21,6 +21,9 @@ if "CCSITE_DATA_DIR" not in os.environ:
 os.environ.setdefault("CC_UPSTREAM_BASE_URL", "http://127.0.0.1:9")
 os.environ.setdefault("CC_RETRY_BASE_DELAY", "0.01")
 os.environ.setdefault("CC_RETRY_MAX_DELAY", "0.05")
+# The test process writes request logs only when a test flushes them (a background writer would
+# race the test's transactions); live servers turn the thread on (tests/conftest.py).
+os.environ.setdefault("CCSITE_REQUEST_LOG_BACKGROUND", "0")
 
 from ccsite.settings import *  # noqa: E402, F403
 

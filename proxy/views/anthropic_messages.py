@@ -14,6 +14,8 @@ from ninja import Router
 
 from proxy.auth import client_key_auth
 from proxy.generation import generate, record_refusal
+from proxy.outcomes import ANTHROPIC_MESSAGES, COUNT_TOKENS, record_outcome
+from proxy.request_meta import start_outcome
 from proxy.requests import parse_json_body
 from proxy.signing import thinking_key
 from proxy.surfaces import json_response
@@ -27,8 +29,9 @@ router = Router(auth=client_key_auth, tags=["anthropic"])
 
 @router.post("/messages")
 async def messages(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
-    body = parse_json_body(request)
+    body = None
     try:
+        body = parse_json_body(request)
         parsed = parse_messages_request(
             body,
             request.headers,
@@ -36,14 +39,15 @@ async def messages(request: HttpRequest) -> HttpResponse | StreamingHttpResponse
             allow_remote_images=settings.CCSITE_IMAGE_FETCH,
         )
     except InvalidRequest as exc:
-        record_refusal("anthropic", request.auth, body, exc)  # type: ignore[attr-defined]
+        record_refusal(request, ANTHROPIC_MESSAGES, request.auth, body, exc)  # type: ignore[attr-defined]
         raise
 
     def encoder() -> MessagesEncoder:
         return MessagesEncoder(parsed, message_id=f"msg_{secrets.token_hex(12)}", thinking_key=thinking_key())
 
     return await generate(
-        "anthropic",
+        request,
+        ANTHROPIC_MESSAGES,
         request.auth,  # type: ignore[attr-defined]
         parsed.upstream,
         encoder,
@@ -54,6 +58,23 @@ async def messages(request: HttpRequest) -> HttpResponse | StreamingHttpResponse
 
 @router.post("/messages/count_tokens")
 async def count_tokens(request: HttpRequest) -> HttpResponse:
-    body = parse_json_body(request)
-    parsed = parse_count_tokens_request(body, request.headers, thinking_key=thinking_key())
-    return json_response({"input_tokens": calibrated_estimate(parsed.upstream)[0]})
+    """Answered by the gateway alone: the outcome carries the model, no upstream tokens."""
+    body = None
+    try:
+        body = parse_json_body(request)
+        parsed = parse_count_tokens_request(body, request.headers, thinking_key=thinking_key())
+    except InvalidRequest as exc:
+        record_refusal(request, COUNT_TOKENS, request.auth, body, exc)  # type: ignore[attr-defined]
+        raise
+    calibrated, raw = calibrated_estimate(parsed.upstream)
+    outcome = start_outcome(
+        request,
+        COUNT_TOKENS,
+        request.auth,  # type: ignore[attr-defined]
+        client_model=parsed.upstream.client_model,
+        upstream_model=parsed.upstream.model,
+        session_id=parsed.upstream.session_hint,
+    )
+    outcome.status, outcome.http_status = "ok", 200
+    record_outcome(outcome)
+    return json_response({"input_tokens": calibrated})

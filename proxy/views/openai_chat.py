@@ -11,7 +11,9 @@ from ninja import Router
 
 from proxy.auth import client_key_auth
 from proxy.generation import generate, record_refusal
+from proxy.outcomes import OPENAI_CHAT
 from proxy.requests import parse_json_body
+from proxy.token_calibration import calibrated_estimate
 from proxy.translate.errors import InvalidRequest
 from proxy.translate.openai_in import parse_chat_request
 from proxy.translate.openai_out import ChatEncoder
@@ -21,11 +23,12 @@ router = Router(auth=client_key_auth, tags=["openai"])
 
 @router.post("/chat/completions")
 async def chat_completions(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
-    body = parse_json_body(request)
+    body = None
     try:
+        body = parse_json_body(request)
         chat = parse_chat_request(body, request.headers, allow_remote_images=settings.CCSITE_IMAGE_FETCH)
     except InvalidRequest as exc:
-        record_refusal("openai", request.auth, body, exc)  # type: ignore[attr-defined]
+        record_refusal(request, OPENAI_CHAT, request.auth, body, exc)  # type: ignore[attr-defined]
         raise
 
     def encoder() -> ChatEncoder:
@@ -37,4 +40,12 @@ async def chat_completions(request: HttpRequest) -> HttpResponse | StreamingHttp
             allow_empty_length=settings.CCSITE_ALLOW_EMPTY_LENGTH,
         )
 
-    return await generate("openai", request.auth, chat.upstream, encoder, streaming=chat.stream)  # type: ignore[attr-defined]
+    return await generate(
+        request,
+        OPENAI_CHAT,
+        request.auth,  # type: ignore[attr-defined]
+        chat.upstream,
+        encoder,
+        streaming=chat.stream,
+        estimated_input_tokens=calibrated_estimate(chat.upstream)[1],
+    )

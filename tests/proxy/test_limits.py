@@ -14,6 +14,7 @@ from ccsite.sharedstate import MemoryState, RedisState, reset_shared_state
 from proxy import limits as limits_module
 from proxy.limits import Admission, LimitRefused, admit, counter_names
 from proxy.translate.events import Usage
+from usage.pricing import Prices
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -104,7 +105,10 @@ async def test_a_refusal_gives_back_what_earlier_checks_took(state):
 
 async def test_a_cost_budget_prices_cache_reads_apart(state, monkeypatch):
     # $3 per million input tokens, $0.30 cache read, $3.75 cache write, $15 output.
-    monkeypatch.setattr(limits_module, "_price_source", lambda model: (3.0, 0.3, 3.75, 15.0))
+    prices = Prices(
+        input=Decimal(3), output=Decimal(15), cache_read=Decimal("0.3"), cache_write=Decimal("3.75")
+    )
+    monkeypatch.setattr(limits_module, "_price_source", lambda model: prices)
     limits = key(budget_micro_usd=10_000)  # one cent
     admission = await admit_or_refusal(limits, tokens=100)
     cached = Usage(input_tokens=1_100, cache_read_tokens=1_000, output_tokens=100)

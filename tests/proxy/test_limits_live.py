@@ -47,11 +47,17 @@ def peak_in_flight(records: list[dict[str, Any]]) -> int:
 
 
 async def fire(
-    live, count: int, body: dict[str, Any], *, path: str = "/v1/chat/completions"
+    live, count: int, body: dict[str, Any], *, path: str = "/v1/chat/completions", spacing: float = 0.0
 ) -> list[httpx.Response]:
+    """``count`` requests at once (or started ``spacing`` seconds apart), all awaited."""
     async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
         headers = {"Authorization": f"Bearer {live.key}"}
-        return await asyncio.gather(*(client.post(path, json=body, headers=headers) for _ in range(count)))
+
+        async def one(index: int) -> httpx.Response:
+            await asyncio.sleep(index * spacing)
+            return await client.post(path, json=body, headers=headers)
+
+        return await asyncio.gather(*(one(index) for index in range(count)))
 
 
 def wait_until(check, timeout: float = 5.0) -> None:
@@ -201,7 +207,11 @@ def test_two_gateways_sharing_redis_share_one_concurrency_cap(live, two_gateways
 
     async def both() -> list[list[httpx.Response]]:
         return await asyncio.gather(
-            *(fire(replace(live, url=gateway.url), 20, body) for gateway in two_gateways_on_one_redis)
+            # Spread over 2 s, so slots turn over and both processes win some of them.
+            *(
+                fire(replace(live, url=gateway.url), 20, body, spacing=0.1)
+                for gateway in two_gateways_on_one_redis
+            )
         )
 
     per_gateway = asyncio.run(both())

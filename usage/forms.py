@@ -1,0 +1,42 @@
+"""The report page's filter form: date range, bucket, user, key, model, credential, surface."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+from django import forms
+
+from accounts.models import ClientKey, UpstreamCredential, User
+from usage.models import Surface
+from usage.selectors import ReportFilter, default_range
+
+
+class ReportForm(forms.Form):
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="inclusive"
+    )
+    bucket = forms.ChoiceField(choices=[("day", "day"), ("hour", "hour")], required=False)
+    user = forms.ModelChoiceField(User.objects.order_by("username"), required=False)
+    key = forms.ModelChoiceField(ClientKey.objects.select_related("user").order_by("name"), required=False)
+    model = forms.CharField(required=False, max_length=200)
+    credential = forms.ModelChoiceField(UpstreamCredential.objects.order_by("label"), required=False)
+    surface = forms.ChoiceField(choices=[("", "all"), *Surface.choices], required=False)
+
+    def report_filter(self) -> tuple[ReportFilter, str]:
+        data = self.cleaned_data if self.is_valid() else {}
+        since, until = default_range()
+        if data.get("since"):
+            since = datetime.combine(data["since"], time.min, tzinfo=UTC)
+        if data.get("until"):
+            until = datetime.combine(data["until"], time.min, tzinfo=UTC) + timedelta(days=1)
+        report_filter = ReportFilter(
+            since=since,
+            until=until,
+            user_id=data["user"].pk if data.get("user") else None,
+            key_id=data["key"].pk if data.get("key") else None,
+            model=data.get("model") or "",
+            credential_id=data["credential"].pk if data.get("credential") else None,
+            surface=data.get("surface") or "",
+        )
+        return report_filter, data.get("bucket") or "day"

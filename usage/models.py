@@ -1,0 +1,101 @@
+"""One row per /v1 request (``RequestLog``) and, when opted in, its redacted bodies.
+
+Foreign keys carry no database constraint: log rows are written in batches by a background
+writer, must never fail because a user or key was deleted meanwhile, and outlive both.
+``hour`` (hours since the Unix epoch) and the latency buckets are computed when a row is
+written, so reports group and rank with plain indexed integer columns on any database.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Surface(models.TextChoices):
+    OPENAI_CHAT = "openai-chat"
+    ANTHROPIC_MESSAGES = "anthropic-messages"
+    COUNT_TOKENS = "count-tokens"
+    RESPONSES = "responses"
+    MODELS = "models"
+
+
+class Outcome(models.TextChoices):
+    OK = "ok"
+    ERROR = "error"
+    INVALID = "invalid"
+    UNAUTHORIZED = "unauthorized"
+    CANCELLED = "cancelled"
+    LIMITED = "limited"
+
+
+def _loose_fk(model: str, related_name: str) -> models.ForeignKey:
+    return models.ForeignKey(
+        model,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name=related_name,
+    )
+
+
+class RequestLog(models.Model):
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    hour = models.IntegerField(help_text="Hours since 1970-01-01 UTC (report buckets).")
+    request_id = models.CharField(max_length=64, db_index=True)
+    user = _loose_fk(settings.AUTH_USER_MODEL, "request_logs")
+    client_key = _loose_fk("accounts.ClientKey", "request_logs")
+    credential = _loose_fk("accounts.UpstreamCredential", "request_logs")
+    surface = models.CharField(max_length=24, choices=Surface.choices)
+    client_model = models.CharField(max_length=200, blank=True)
+    model = models.CharField(max_length=200, blank=True, help_text="The upstream model served.")
+    stream = models.BooleanField(default=False)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    http_status = models.PositiveSmallIntegerField(default=0)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.CharField(max_length=300, blank=True)
+    first_token_ms = models.FloatField(null=True, blank=True)
+    duration_ms = models.FloatField(default=0)
+    ttft_bucket = models.SmallIntegerField(null=True, blank=True)
+    duration_bucket = models.SmallIntegerField(default=0)
+    failovers = models.PositiveSmallIntegerField(default=0)
+    input_tokens = models.PositiveIntegerField(default=0, help_text="All input, cached included.")
+    uncached_input_tokens = models.PositiveIntegerField(default=0)
+    cache_read_tokens = models.PositiveIntegerField(default=0)
+    cache_write_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0, help_text="Reasoning included.")
+    reasoning_tokens = models.PositiveIntegerField(default=0)
+    tokens_estimated = models.BooleanField(
+        default=False, help_text="Estimated by the gateway, not reported by the upstream."
+    )
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    session_id = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["hour"], name="usage_log_hour"),
+            models.Index(fields=["user", "hour"], name="usage_log_user_hour"),
+            models.Index(fields=["client_key", "hour"], name="usage_log_key_hour"),
+            models.Index(fields=["model", "hour"], name="usage_log_model_hour"),
+            models.Index(fields=["credential", "hour"], name="usage_log_cred_hour"),
+            models.Index(fields=["surface", "hour"], name="usage_log_surface_hour"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} {self.surface} {self.outcome}"
+
+
+class RequestBody(models.Model):
+    """Opt-in (CCSITE_REQUEST_LOG_BODIES): size-capped, redacted request and response bodies."""
+
+    request_id = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    request_body = models.TextField(blank=True)
+    response_body = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return self.request_id

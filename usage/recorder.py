@@ -1,0 +1,317 @@
+"""The request log's writer: outcomes are queued in memory and written in batches, off the
+request path.
+
+``record`` (subscribed to ``proxy.outcomes``) only appends to a deque: no query, no await. A
+daemon thread wakes every CCSITE_REQUEST_LOG_FLUSH_SECONDS (or as soon as a batch is full),
+turns the queued outcomes into ``RequestLog`` rows, writes them with one ``bulk_create`` per
+batch, keeps ``last_used_at`` of client keys and credentials current (at most one write per
+key per CCSITE_LAST_USED_SECONDS), and announces the rows to the live view. If the database is
+unavailable or locked, the batch goes back to the front of the queue and is retried with a
+capped backoff: a request never fails because logging did. The queue is bounded
+(CCSITE_REQUEST_LOG_QUEUE_MAX); past it new rows are dropped, counted and logged loudly.
+Everything queued is flushed on shutdown (ASGI lifespan, and at interpreter exit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+
+from proxy import outcomes
+from proxy.outcomes import CLIENT_CLOSED_REQUEST, RequestOutcome
+from proxy.translate.events import Usage
+from usage import live, pricing
+from usage.models import RequestBody, RequestLog
+
+logger = logging.getLogger(__name__)
+
+_MAX_BACKOFF_SECONDS = 5.0
+_DROP_LOG_INTERVAL = 10.0
+
+
+@dataclass(slots=True)
+class QueuedOutcome:
+    outcome: RequestOutcome
+    finished_at: float  # wall clock, seconds since the epoch
+    duration_ms: float
+
+
+@dataclass(slots=True)
+class QueuedBody:
+    request_id: str
+    finished_at: float
+    request_body: str
+    response_body: str
+
+
+def latency_bucket(ms: float) -> int:
+    """Log-scale bucket of a latency (16 per doubling, about 4.4% wide) for percentiles."""
+    return max(0, math.ceil(math.log2(ms + 1.0) * 16))
+
+
+def bucket_upper_ms(bucket: int) -> float:
+    return float(2 ** (bucket / 16) - 1.0)
+
+
+def _tokens(item: QueuedOutcome) -> tuple[Usage, bool]:
+    """(usage, estimated). Upstream usage when it came; otherwise the gateway's input estimate
+    for a request the upstream did start on (cancelled, or ended after its 200), never a silent
+    zero; nothing for a request that never reached the upstream or that it refused."""
+    outcome = item.outcome
+    if outcome.usage is not None:
+        return outcome.usage, outcome.usage_estimated
+    estimate = outcome.estimated_input_tokens
+    started_upstream = outcome.status == "cancelled" or outcome.http_status == 200
+    if estimate and started_upstream:
+        return Usage(input_tokens=estimate), True
+    return Usage(), False
+
+
+def build_row(item: QueuedOutcome) -> RequestLog:
+    outcome = item.outcome
+    principal = outcome.principal
+    usage, estimated = _tokens(item)
+    http_status = outcome.http_status
+    if not http_status and outcome.status == "cancelled":
+        http_status = CLIENT_CLOSED_REQUEST
+    created_at = datetime.fromtimestamp(item.finished_at, tz=UTC)
+    row = RequestLog(
+        created_at=created_at,
+        hour=int(item.finished_at // 3600),
+        request_id=outcome.request_id,
+        user_id=(principal.user_id or None) if principal else None,
+        client_key_id=(principal.key_id or None) if principal else None,
+        credential_id=outcome.credential_id,
+        surface=outcome.surface,
+        client_model=outcome.client_model[:200],
+        model=outcome.upstream_model[:200],
+        stream=outcome.streaming,
+        outcome=outcome.status,
+        http_status=http_status,
+        error_code=outcome.error_kind[:64],
+        error_message=outcome.error_message[:300],
+        first_token_ms=outcome.first_token_ms,
+        duration_ms=item.duration_ms,
+        ttft_bucket=None if outcome.first_token_ms is None else latency_bucket(outcome.first_token_ms),
+        duration_bucket=latency_bucket(item.duration_ms),
+        failovers=outcome.failovers,
+        input_tokens=usage.input_tokens,
+        uncached_input_tokens=usage.uncached_input_tokens,
+        cache_read_tokens=usage.cache_read_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        output_tokens=usage.output_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        tokens_estimated=estimated,
+        user_agent=outcome.user_agent[:300],
+        session_id=outcome.session_id[:200],
+    )
+    row.cost_usd = pricing.cost_usd(usage, pricing.prices_for(row.model)) if row.model else None
+    return row
+
+
+class LastUsed:
+    """Coalesces ``last_used_at`` writes: at most one per key per interval."""
+
+    def __init__(self) -> None:
+        self._written: dict[tuple[str, int], float] = {}
+
+    def due(self, rows: list[RequestLog], interval: float) -> dict[tuple[str, int], datetime]:
+        latest: dict[tuple[str, int], datetime] = {}
+        for row in rows:
+            for target in (("key", row.client_key_id), ("credential", row.credential_id)):
+                if target[1] is not None:
+                    latest[target] = max(latest.get(target, row.created_at), row.created_at)  # type: ignore[index]
+        now = time.monotonic()
+        return {
+            target: when
+            for target, when in latest.items()
+            if now - self._written.get(target, -math.inf) >= interval
+        }
+
+    def written(self, targets: dict[tuple[str, int], datetime]) -> None:
+        now = time.monotonic()
+        for target in targets:
+            self._written[target] = now
+
+
+def _write_last_used(targets: dict[tuple[str, int], datetime]) -> None:
+    from accounts.models import ClientKey, UpstreamCredential
+
+    models = {"key": ClientKey, "credential": UpstreamCredential}
+    for (kind, pk), when in targets.items():
+        models[kind].objects.filter(pk=pk).update(last_used_at=when)
+
+
+class RequestLogWriter:
+    def __init__(self) -> None:
+        self._queue: deque[QueuedOutcome | QueuedBody] = deque()
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._last_used = LastUsed()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.dropped = 0
+        self.failures = 0
+        self._dropped_logged_at = -math.inf
+
+    # -- the request path: append only ------------------------------------------------------
+
+    def record(self, outcome: RequestOutcome) -> None:
+        self._submit(QueuedOutcome(outcome, time.time(), outcome.duration_ms))
+
+    def record_body(self, request_id: str, request_body: str, response_body: str) -> None:
+        self._submit(QueuedBody(request_id, time.time(), request_body, response_body))
+
+    def _submit(self, item: QueuedOutcome | QueuedBody) -> None:
+        if len(self._queue) >= settings.CCSITE_REQUEST_LOG_QUEUE_MAX:
+            self._drop()
+            return
+        self._queue.append(item)
+        try:
+            self._loop = asyncio.get_running_loop()  # where live-view messages are sent
+        except RuntimeError:
+            pass
+        if self._thread is None and settings.CCSITE_REQUEST_LOG_BACKGROUND:
+            self._start()
+        if len(self._queue) >= settings.CCSITE_REQUEST_LOG_BATCH:
+            self._wake.set()
+
+    def _drop(self) -> None:
+        self.dropped += 1
+        now = time.monotonic()
+        if now - self._dropped_logged_at >= _DROP_LOG_INTERVAL:
+            self._dropped_logged_at = now
+            logger.error(
+                "request log queue full (%d rows waiting, the database is not keeping up): "
+                "%d rows dropped so far",
+                len(self._queue),
+                self.dropped,
+            )
+
+    # -- the writer thread -----------------------------------------------------------------
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is None:
+                self._stop.clear()
+                self._thread = threading.Thread(target=self._run, name="request-log-writer", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        backoff = 0.0
+        while not self._stop.is_set():
+            self._wake.wait(backoff or settings.CCSITE_REQUEST_LOG_FLUSH_SECONDS)
+            self._wake.clear()
+            backoff = 0.0 if self.flush() else min(max(backoff * 2, 0.1), _MAX_BACKOFF_SECONDS)
+        connection.close()
+
+    def flush(self) -> bool:
+        """Write everything queued now, batch by batch. False if the database refused a batch
+        (it stays queued, in order, for the next try)."""
+        with self._write_lock:
+            while self._queue:
+                batch = [
+                    self._queue.popleft()
+                    for _ in range(min(len(self._queue), settings.CCSITE_REQUEST_LOG_BATCH))
+                ]
+                try:
+                    rows = self._write(batch)
+                except DatabaseError as exc:
+                    self._queue.extendleft(reversed(batch))
+                    self.failures += 1
+                    logger.warning("request log: %d rows wait for the database (%s)", len(batch), exc)
+                    if not connection.in_atomic_block:
+                        connection.close()  # a fresh connection for the retry
+                    return False
+                self._announce(rows)
+        return True
+
+    def _write(self, batch: list[QueuedOutcome | QueuedBody]) -> list[RequestLog]:
+        rows = [build_row(item) for item in batch if isinstance(item, QueuedOutcome)]
+        bodies = [
+            RequestBody(
+                request_id=item.request_id,
+                created_at=datetime.fromtimestamp(item.finished_at, tz=UTC),
+                request_body=item.request_body,
+                response_body=item.response_body,
+            )
+            for item in batch
+            if isinstance(item, QueuedBody)
+        ]
+        last_used = self._last_used.due(rows, settings.CCSITE_LAST_USED_SECONDS)
+        with transaction.atomic():
+            RequestLog.objects.bulk_create(rows)
+            if bodies:
+                RequestBody.objects.bulk_create(bodies, ignore_conflicts=True)
+            _write_last_used(last_used)
+        self._last_used.written(last_used)
+        return rows
+
+    def _announce(self, rows: list[RequestLog]) -> None:
+        loop = self._loop
+        if not rows or loop is None or loop.is_closed():
+            return
+        try:
+            live.announce(loop, rows)
+        except Exception:  # the live view must never stop the log
+            logger.exception("request log: live view announcement failed")
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def clear(self) -> None:
+        with self._write_lock:
+            self._queue.clear()
+        self.dropped = self.failures = 0
+        self._last_used = LastUsed()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop the thread and write what is still queued (retrying until ``timeout``)."""
+        self._stop.set()
+        self._wake.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout)
+        if not settings.CCSITE_REQUEST_LOG_BACKGROUND:
+            return  # rows are written only when asked (tests)
+        deadline = time.monotonic() + timeout
+        while self._queue and not self.flush() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if self._queue:
+            logger.error("request log: %d rows could not be written at shutdown", len(self._queue))
+
+
+writer = RequestLogWriter()
+_installed = False
+
+
+def record(outcome: RequestOutcome) -> None:
+    writer.record(outcome)
+
+
+def install() -> None:
+    """Subscribe to finished requests (from the app's ready(); idempotent)."""
+    global _installed
+    if not _installed and settings.CCSITE_REQUEST_LOG:
+        outcomes.add_recorder(record)
+        atexit.register(writer.shutdown)
+        _installed = True
+
+
+def stats() -> dict[str, Any]:
+    return {"pending": writer.pending(), "dropped": writer.dropped, "failures": writer.failures}
