@@ -26,6 +26,7 @@ ANTHROPIC_MESSAGES = "anthropic-messages"
 COUNT_TOKENS = "count-tokens"
 RESPONSES = "responses"
 MODELS = "models"
+ME = "me"  # GET /v1/me
 _ANTHROPIC_ENVELOPE = frozenset({ANTHROPIC_MESSAGES, COUNT_TOKENS})
 # A client that went away before any response was sent (nginx's "client closed request").
 CLIENT_CLOSED_REQUEST = 499

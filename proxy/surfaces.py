@@ -20,8 +20,8 @@ def surface_of(request: HttpRequest) -> Surface:
     path = request.path
     if path.startswith("/v1/messages"):
         return Surface.ANTHROPIC
-    # GET /v1/models serves both; Anthropic clients always send anthropic-version.
-    if path.startswith("/v1/models") and "anthropic-version" in request.headers:
+    # GET /v1/models and /v1/me serve both; Anthropic clients always send anthropic-version.
+    if path.startswith(("/v1/models", "/v1/me")) and "anthropic-version" in request.headers:
         return Surface.ANTHROPIC
     return Surface.OPENAI
 
@@ -37,6 +37,8 @@ def surface_name_of(request: HttpRequest) -> str:
         return "responses"
     if path.startswith("/v1/models"):
         return "models"
+    if path.startswith("/v1/me"):
+        return "me"
     return "openai-chat"
 
 

@@ -17,6 +17,7 @@ import pytest
 from accounts.models import ClientKey
 from accounts.services import limits_update
 from tests.live import daphne_process, free_port
+from usage.models import RequestLog
 
 pytestmark = [pytest.mark.live]
 
@@ -222,3 +223,70 @@ def test_two_gateways_sharing_redis_share_one_concurrency_cap(live, two_gateways
     assert peak_in_flight(records) <= 3  # ...but never more than 3 at once between them
     statuses = {r.status_code for responses in per_gateway for r in responses}
     assert statuses == {200, 429}
+
+
+def logged_rows(key: ClientKey, count: int, timeout: float = 10.0) -> list[RequestLog]:
+    """The request-log rows of a key once the writer (off the request path) has stored ``count``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = list(
+            RequestLog.objects.filter(client_key_id=key.pk, surface__in=["openai-chat", "anthropic-messages"])
+        )
+        if len(rows) >= count or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("surface", ["openai", "anthropic"])
+def test_v1_me_reports_limits_with_their_use_and_the_logged_usage(live, surface):
+    key = limit_key(
+        live,
+        rpm_limit=50,
+        concurrent_limit=4,
+        budget_tokens=100_000,
+        budget_period="week",
+        allowed_models=["deepseek/*"],
+    )
+    served = asyncio.run(fire(live, 3, chat_body("[sim:cache-usage] hi")))
+    assert [response.status_code for response in served] == [200, 200, 200]
+    rows = logged_rows(key, 3)
+    headers = {"Authorization": f"Bearer {live.key}"}
+    if surface == "anthropic":
+        headers["anthropic-version"] = "2023-06-01"
+    me = httpx.get(f"{live.url}/v1/me", headers=headers, timeout=10)
+    assert me.status_code == 200
+    body = me.json()
+    assert body["object"] == "me"
+    assert body["key"] == {"name": key.name, "prefix": key.prefix}
+    assert body["user"]["username"] == key.user.username
+    assert body["allowed_models"] == ["deepseek/*"]
+    by_name = {entry["limit"]: entry for entry in body["limits"]}
+    assert by_name["requests_per_minute"]["max"] == 50 and by_name["requests_per_minute"]["used"] >= 3
+    assert by_name["requests_per_minute"]["resets_at"] > time.time()
+    assert by_name["concurrent_requests"] == {
+        "scope": "key",
+        "limit": "concurrent_requests",
+        "max": 4,
+        "used": 0,
+        "remaining": 4,
+        "resets_at": None,
+    }
+    budget = by_name["budget_tokens"]
+    logged_tokens = sum(row.input_tokens + row.output_tokens for row in rows)
+    assert budget["period"] == "week" and budget["used"] == logged_tokens  # reconciled to the real usage
+    usage = body["usage"]["key"]
+    assert usage["period"] == "week"
+    assert usage["input_tokens"] == sum(row.input_tokens for row in rows)
+    assert usage["cached_input_tokens"] == sum(row.cache_read_tokens for row in rows) > 0
+    assert usage["output_tokens"] == sum(row.output_tokens for row in rows)
+    assert usage["total_tokens"] == logged_tokens
+    assert body["usage"]["user"]["total_tokens"] == logged_tokens
+
+
+def test_v1_me_errors_are_in_the_callers_envelope(live):
+    openai_style = httpx.get(f"{live.url}/v1/me", headers={"Authorization": "Bearer nope"}, timeout=10)
+    assert openai_style.status_code == 401 and "error" in openai_style.json()
+    anthropic_style = httpx.get(
+        f"{live.url}/v1/me", headers={"x-api-key": "nope", "anthropic-version": "2023-06-01"}, timeout=10
+    )
+    assert anthropic_style.status_code == 401 and anthropic_style.json()["type"] == "error"
