@@ -48,11 +48,18 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "channels",
     "accounts",
     "proxy",
     "usage",
+    "portal",
 ]
+
+# The self-service pages (portal/) sign team members in with Django's own auth.
+LOGIN_URL = "portal:login"
+LOGIN_REDIRECT_URL = "portal:home"
+LOGOUT_REDIRECT_URL = "portal:home"
 
 # Each entry skips its work on the /v1 API path (ccsite/middleware.py), so API requests never
 # pay for sessions, CSRF or messages, nor for the thread hops MiddlewareMixin makes under ASGI.

@@ -1,9 +1,9 @@
-"""URL map: the /v1 API (django-ninja), /health, and the admin."""
+"""URL map: the /v1 API (django-ninja), /health, the admin, and the self-service pages at /."""
 
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from proxy.api import api
 from proxy.views.fallback import unknown_api_route
@@ -14,4 +14,5 @@ urlpatterns = [
     path("v1/", api.urls),
     re_path(r"^v1/", unknown_api_route),
     path("admin/", admin.site.urls),
+    path("", include("portal.urls")),
 ]
