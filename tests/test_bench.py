@@ -38,6 +38,10 @@ def test_smoke_run_reports_every_scenario_without_errors(tmp_path):
     # Smoke runs send a fixed number of requests per worker: every one must come back exact.
     assert all(int(errors) == 0 and int(ok) > 0 for _, ok, errors in rows), table
     assert table.count("gateway / direct") == 3
+    # Scenario d again with a key that has every limit set: nothing refused, the cost reported.
+    limited = re.search(r"^gateway \(limits on\)\s+(\d+)\s+(\d+)\s", table, re.MULTILINE)
+    assert limited and int(limited.group(1)) > 0 and int(limited.group(2)) == 0, table
+    assert "every limit set adds" in table
     assert re.search(r"gateway CPU [\d.]+ s for [\d,]+ events", table)
     assert re.search(r"cross-core round trip \(gateway core <-> load core\): \d+ us p50", table)
     assert re.search(r"TTFT p50 overhead net of the two cross-core round trips: \+-?[\d.]+ ms", table)

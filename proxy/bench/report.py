@@ -37,11 +37,22 @@ def _notes(result: ScenarioResult) -> list[str]:
             f"({gateway.cpu_us_per_event / 1000:.4f} s per 1,000 events)"
         )
     for label, extra in result.extra.items():
-        if extra.cpu_us_per_event and gateway.cpu_us_per_event:
-            cost = gateway.cpu_us_per_event / extra.cpu_us_per_event - 1
-            notes.append(
-                f"  {label}: {extra.cpu_us_per_event:.1f} us/event; authentication adds {cost:+.1%} CPU"
+        if not (extra.cpu_us_per_event and gateway.cpu_us_per_event):
+            continue
+        if label == "limits on":
+            cost = extra.cpu_us_per_event / gateway.cpu_us_per_event - 1
+            rate = (
+                extra.requests_per_second / gateway.requests_per_second - 1
+                if gateway.requests_per_second
+                else 0
             )
+            notes.append(
+                f"  {label}: {extra.cpu_us_per_event:.1f} us/event; every limit set adds {cost:+.1%} CPU, "
+                f"{rate:+.1%} req/s (budget: within 10%)"
+            )
+            continue
+        cost = gateway.cpu_us_per_event / extra.cpu_us_per_event - 1
+        notes.append(f"  {label}: {extra.cpu_us_per_event:.1f} us/event; authentication adds {cost:+.1%} CPU")
     for run in (result.direct, gateway, *result.extra.values()):
         if run.error_kinds:
             notes.append(f"  {run.label} errors: {run.error_kinds}")

@@ -32,6 +32,7 @@ class BenchOptions:
     only: tuple[str, ...] = ()  # scenario names; empty = all
     max_requests: int = 10**9  # per worker; the smoke run sets a handful
     compare_auth: bool = True  # run scenario b again with authentication switched off
+    compare_limits: bool = True  # run scenario d again with a key that has every limit set
     say: Callable[[str], None] = print
 
 
@@ -79,6 +80,21 @@ def _prepare_database(env: dict[str, str]) -> str:
     _manage(env, "migrate", "--noinput", "-v", "0")
     key = _manage(env, "create_client_key", "--user", "bench", "--create-user").strip().splitlines()[-1]
     _manage(env, "add_upstream_credential", "--label", "bench", "--api-key", sc.UPSTREAM_KEY)
+    return key
+
+
+# High enough that nothing is refused: the run measures what checking and settling cost.
+GENEROUS_LIMITS = ("--rpm", "100000000", "--tpm", "100000000000", "--concurrent", "100000")
+GENEROUS_BUDGET = ("--budget-tokens", "1000000000000000", "--period", "month")
+
+
+def _limited_key(env: dict[str, str]) -> str:
+    """A second key whose user and key both carry every limit (per-user limits, issue 12)."""
+    key = (
+        _manage(env, "create_client_key", "--user", "bench-limited", "--create-user").strip().splitlines()[-1]
+    )
+    _manage(env, "user_limits", "bench-limited", *GENEROUS_LIMITS, *GENEROUS_BUDGET)
+    _manage(env, "client_keys", "limit", key[:16], *GENEROUS_LIMITS, *GENEROUS_BUDGET)
     return key
 
 
@@ -200,6 +216,11 @@ def run_benchmark(options: BenchOptions) -> list[ScenarioResult]:
                     direct = measure_direct(simulator, scenario, options)
                     through = measure_gateway(gateway, scenario, key, options, "gateway (auth on)")
                     results.append(ScenarioResult(scenario, direct, through))
+                    if options.compare_limits and scenario.name == "d":
+                        options.say("scenario d again with a key that has every limit set")
+                        results[-1].extra["limits on"] = measure_gateway(
+                            gateway, scenario, _limited_key(env), options, "gateway (limits on)"
+                        )
             if options.compare_auth and any(r.scenario.name == "b" for r in results):
                 results_b = next(r for r in results if r.scenario.name == "b")
                 with running(_gateway(env, simulator.url, CCSITE_AUTH_DISABLED="1"), "/health") as bare:
