@@ -15,6 +15,7 @@ Semantics:
 from __future__ import annotations
 
 import calendar
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -75,6 +76,17 @@ class KeyLimits:
     key: Limits | None
     models: ModelRule | None
 
+    @property
+    def counts_tokens(self) -> bool:
+        """Whether admission needs the request's token estimate (a tpm limit or a budget)."""
+        return any(
+            scope is not None
+            and (
+                scope.tpm is not None or scope.budget_tokens is not None or scope.budget_micro_usd is not None
+            )
+            for scope in (self.user, self.key)
+        )
+
 
 def model_rule(patterns: list[str] | tuple[str, ...] | None) -> ModelRule | None:
     cleaned = tuple(p.strip() for p in patterns or () if isinstance(p, str) and p.strip())
@@ -119,13 +131,26 @@ def key_limits(key_row: Any, user_row: Any) -> KeyLimits | None:
     return KeyLimits(user_row.pk, key_row.prefix, user, key, models)
 
 
+_current: dict[str, tuple[float, tuple[str, datetime, datetime]]] = {}
+
+
 def period_bounds(period: str, now: datetime | None = None) -> tuple[str, datetime, datetime]:
-    """(label, start, end) of the calendar period (UTC) containing ``now``.
+    """(label, start, end) of the calendar period (UTC) containing ``now`` (default: now).
 
     The label names the period in counter keys and reports: ``2026-11-30``, ``2026-W49``,
-    ``2026-11``.
+    ``2026-11``. The current period is computed once and reused until it ends (hot path).
     """
-    now = (now or datetime.now(UTC)).astimezone(UTC)
+    if now is None:
+        cached = _current.get(period)
+        if cached is not None and time.time() < cached[0]:
+            return cached[1]
+        bounds = _period_bounds(period, datetime.now(UTC))
+        _current[period] = (bounds[2].timestamp(), bounds)
+        return bounds
+    return _period_bounds(period, now.astimezone(UTC))
+
+
+def _period_bounds(period: str, now: datetime) -> tuple[str, datetime, datetime]:
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     if period == "day":
         return today.strftime("%Y-%m-%d"), today, today + timedelta(days=1)

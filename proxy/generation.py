@@ -49,7 +49,9 @@ async def _admit(outcome: RequestOutcome, limits: KeyLimits, request: UpstreamRe
     """Hold the request's share of its limits on the outcome, or record and raise the refusal."""
     estimate = outcome.estimated_input_tokens
     if estimate is None:
-        estimate = outcome.estimated_input_tokens = estimate_input_tokens(request)
+        # Only token limits and budgets need it; rpm, concurrency and models do not.
+        estimate = estimate_input_tokens(request) if limits.counts_tokens else 0
+        outcome.estimated_input_tokens = estimate or None
     try:
         outcome.admission = await admit(
             limits,

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from django.conf import settings
 
@@ -133,7 +134,11 @@ def _scopes(limits: KeyLimits) -> list[tuple[str, str, Limits]]:
 
 def counter_names(scope_id: str, limits: Limits, now: datetime | None = None) -> dict[str, str]:
     """The shared-state names of one scope's counters (also read by /v1/me)."""
-    label = period_bounds(limits.period, now)[0]
+    return _names(scope_id, period_bounds(limits.period, now)[0])
+
+
+@lru_cache(maxsize=4096)
+def _names(scope_id: str, label: str) -> dict[str, str]:
     return {
         "rpm": f"limits:rpm:{scope_id}",
         "tpm": f"limits:tpm:{scope_id}",
