@@ -22,7 +22,13 @@ from decimal import Decimal
 from fnmatch import fnmatchcase
 from typing import Any
 
-from proxy.translate import catalog
+
+def _resolve(name: str) -> Any:
+    """The catalog entry a name means (the operator's catalog: ids, short names, aliases)."""
+    from catalog.snapshot import current
+
+    return current().catalog.resolve(name)
+
 
 PERIODS = ("day", "week", "month")
 MICRO_USD = 1_000_000  # cost counters are integers in millionths of a dollar
@@ -99,7 +105,7 @@ def model_rule(patterns: list[str] | tuple[str, ...] | None) -> ModelRule | None
             wildcards.append(pattern.lower())
             continue
         ids.add(pattern.lower())
-        info = catalog.resolve(pattern)  # an alias allows the model it names
+        info = _resolve(pattern)  # an alias allows the model it names
         if info is not None:
             ids.add(info.id.lower())
     return ModelRule(cleaned, frozenset(ids), tuple(wildcards))

@@ -16,6 +16,7 @@ from accounts import crypto, keys
 from accounts.keycache import key_cache
 from accounts.limits import PERIODS
 from accounts.models import ClientKey, UpstreamCredential, User
+from ccsite import invalidation
 
 
 class AccountsError(Exception):
@@ -48,8 +49,9 @@ def client_key_revoke(*, key: ClientKey) -> None:
     if not key.revoked:
         ClientKey.objects.filter(pk=key.pk).update(revoked=True, revoked_at=timezone.now())
         key.refresh_from_db(fields=["revoked", "revoked_at"])
-    # Immediately in this process; other processes drop it when their cache entry expires.
+    # Immediately in this process; other processes within the invalidation poll.
     key_cache.forget(key.prefix)
+    invalidation.bump(KEYS_CHANGED)
 
 
 def clean_api_key(api_key: str) -> str:
@@ -142,9 +144,13 @@ LIMIT_FIELDS = (
 )
 
 
+KEYS_CHANGED = "client-keys"
+
+
 def limits_changed() -> None:
-    """Make every cached key pick up new limits: at once here, elsewhere within the key cache's
-    lifetime (CCSITE_KEY_CACHE_SECONDS)."""
+    """Make every gateway process drop its cached keys, so they load the new limits: at once
+    here, in every other process within the invalidation poll (about a second)."""
+    invalidation.bump(KEYS_CHANGED)  # runs key_cache.clear here (accounts/apps.py)
     key_cache.clear()
 
 

@@ -118,6 +118,7 @@ async def test_a_cost_budget_prices_cache_reads_apart(state, monkeypatch):
     assert (await state.window_total(name, limits_module.FOREVER)).total == 2_100
 
 
+@pytest.mark.django_db  # allowed models resolve through the operator's catalog
 def test_user_and_key_limits_combine():
     user = SimpleNamespace(
         pk=7,
@@ -151,6 +152,7 @@ def test_user_and_key_limits_combine():
     assert key_limits(nothing, plain_user) is None  # no limits: nothing to check per request
 
 
+@pytest.mark.django_db
 def test_allowed_models_take_aliases_and_wildcards():
     rule = model_rule(["Claude-Sonnet-5", "deepseek/*"])
     assert rule.allows("claude-sonnet-5")

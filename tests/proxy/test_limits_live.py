@@ -293,3 +293,15 @@ def test_v1_me_errors_are_in_the_callers_envelope(live):
         f"{live.url}/v1/me", headers={"x-api-key": "nope", "anthropic-version": "2023-06-01"}, timeout=10
     )
     assert anthropic_style.status_code == 401 and anthropic_style.json()["type"] == "error"
+
+
+def test_a_limit_change_reaches_a_running_gateway_within_a_second(live):
+    assert asyncio.run(fire(live, 1, chat_body()))[0].status_code == 200  # cached, unlimited
+    limit_key(live, allowed_models=["claude-*"])
+    changed_at = time.monotonic()
+
+    def refused() -> bool:
+        return asyncio.run(fire(live, 1, chat_body()))[0].status_code == 403
+
+    wait_until(refused, timeout=3)
+    assert time.monotonic() - changed_at < 1.5
