@@ -156,8 +156,8 @@ CCSITE_MAX_BODY_BYTES = env_int("CCSITE_MAX_BODY_BYTES", 64 * 1024 * 1024, minim
 DATA_UPLOAD_MAX_MEMORY_SIZE = CCSITE_MAX_BODY_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = CCSITE_MAX_BODY_BYTES
 
-# Client keys: how long a looked-up key is trusted before the database is asked again. A
-# revocation reaches other processes within this many seconds (its own process at once).
+# Client keys: how long a looked-up key is trusted before the database is asked again. Revocations
+# and limit changes reach other processes sooner, through ccsite.invalidation (about 1 s).
 CCSITE_KEY_CACHE_SECONDS = env_float("CCSITE_KEY_CACHE_SECONDS", 5.0)
 # Per-user limits: a concurrency slot whose request never ended (its process died) is freed
 # after this many seconds; keep it above the longest request you serve.

@@ -173,6 +173,11 @@ def test_requests_per_minute_refuse_then_reset(live, surface):
         "2 requests per minute" in payload["error"]["message"] and "resets at" in payload["error"]["message"]
     )
     assert len(live.sim_requests()) == 2
+    # The refusal is in the request log as "limited", with the status the client saw.
+    key = ClientKey.objects.get(prefix=live.key[:16])
+    wait_until(lambda: RequestLog.objects.filter(client_key_id=key.pk).count() == 3)
+    limited = RequestLog.objects.get(client_key_id=key.pk, outcome="limited")
+    assert (limited.http_status, limited.error_code) == (429, "rate_limit_requests")
 
 
 def test_a_model_outside_the_allowed_list_gets_403_without_an_upstream_call(live):
