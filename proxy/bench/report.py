@@ -22,6 +22,10 @@ def _machine() -> str:
     return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs {model}, Python {python}"
 
 
+# What each comparison run switched off, for its note.
+_SWITCHED_OFF = {"auth off": "authentication", "logging off": "request logging"}
+
+
 def _notes(result: ScenarioResult) -> list[str]:
     gateway, notes = result.gateway, []
     if result.scenario.concurrency >= 100 and gateway.rss_peak_mb and gateway.rss_idle_mb is not None:
@@ -39,8 +43,10 @@ def _notes(result: ScenarioResult) -> list[str]:
     for label, extra in result.extra.items():
         if extra.cpu_us_per_event and gateway.cpu_us_per_event:
             cost = gateway.cpu_us_per_event / extra.cpu_us_per_event - 1
+            what = _SWITCHED_OFF.get(label, label)
             notes.append(
-                f"  {label}: {extra.cpu_us_per_event:.1f} us/event; authentication adds {cost:+.1%} CPU"
+                f"  {label}: {extra.cpu_us_per_event:.1f} us/event (on: {gateway.cpu_us_per_event:.1f}); "
+                f"{what} adds {cost:+.1%} CPU"
             )
     for run in (result.direct, gateway, *result.extra.values()):
         if run.error_kinds:

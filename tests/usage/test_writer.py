@@ -9,6 +9,7 @@ import sqlite3
 import threading
 import time
 
+import httpx
 import pytest
 from django.conf import settings
 from django.db import OperationalError, connection
@@ -189,3 +190,29 @@ def test_latency_buckets_are_monotonic_and_tight():
     for ms in (0.0, 0.4, 1, 5.5, 120, 999.9, 60_000):
         bucket = latency_bucket(ms)
         assert ms <= bucket_upper_ms(bucket) <= ms * 1.05 + 0.05
+
+
+@pytest.mark.live
+def test_rows_still_queued_are_written_on_graceful_shutdown(simulator, transactional_db):
+    from tests.factories import make_credential
+    from tests.live import daphne_process, free_port
+
+    make_credential(label="shutdown", api_key="user_shutdown_0000abcd")
+    _, key = make_client_key()
+    env = {
+        "CC_UPSTREAM_BASE_URL": simulator.url,
+        "CCSITE_REQUEST_LOG_BACKGROUND": "1",
+        "CCSITE_REQUEST_LOG_FLUSH_SECONDS": "600",  # nothing is written before the stop
+    }
+    with daphne_process(port=free_port(), env=env) as gateway:
+        body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
+        ids = []
+        for _ in range(5):
+            response = httpx.post(
+                f"{gateway.url}/v1/chat/completions", json=body, headers={"x-api-key": key}, timeout=10
+            )
+            assert response.status_code == 200
+            ids.append(response.headers["x-request-id"])
+        assert RequestLog.objects.filter(request_id__in=ids).count() == 0
+    # Leaving the block sent SIGTERM and waited for the process to exit.
+    assert RequestLog.objects.filter(request_id__in=ids).count() == 5
