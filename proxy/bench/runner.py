@@ -213,7 +213,8 @@ def run_benchmark(options: BenchOptions) -> list[ScenarioResult]:
             if options.compare_logging and logged:
                 with running(_gateway(env, simulator.url, CCSITE_REQUEST_LOG="0"), "/health") as unlogged:
                     for result in logged:
-                        options.say(f"scenario {result.scenario.name} again with request logging switched off")
+                        name = result.scenario.name
+                        options.say(f"scenario {name} again with request logging switched off")
                         result.extra["logging off"] = measure_gateway(
                             unlogged, result.scenario, key, options, "gateway (logging off)"
                         )

@@ -126,16 +126,18 @@ def test_rows_wait_while_the_database_is_locked(writer):
 def test_a_failing_database_keeps_the_batch_in_order(writer, monkeypatch):
     for n in range(5):
         writer.record(outcome(n))
-    real = RequestLog.objects.bulk_create
+    from usage import recorder
+
+    real = recorder.insert_rows
     failures = iter([OperationalError("database is locked"), OperationalError("server closed")])
 
-    def flaky(rows, **kwargs):
+    def flaky(rows):
         error = next(failures, None)
         if error is not None:
             raise error
-        return real(rows, **kwargs)
+        return real(rows)
 
-    monkeypatch.setattr(RequestLog.objects, "bulk_create", flaky)
+    monkeypatch.setattr(recorder, "insert_rows", flaky)
     assert writer.flush() is False and writer.flush() is False and writer.pending() == 5
     assert writer.flush() is True and writer.failures == 2
     assert list(RequestLog.objects.order_by("id").values_list("request_id", flat=True)) == [
