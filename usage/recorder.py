@@ -7,8 +7,8 @@ turns the queued outcomes into ``RequestLog`` rows, writes them with one multi-r
 batch (``executemany`` of plain tuples: building a model instance per row cost more than the
 rest of the logging together), keeps ``last_used_at`` of client keys and credentials current
 (at most one write per key per CCSITE_LAST_USED_SECONDS), and announces the rows to the live
-view. If the database is unavailable or locked, the batch goes back to the front of the queue and is retried with a
-capped backoff: a request never fails because logging did. The queue is bounded
+view. If the database is unavailable or locked, the batch goes back to the front of the queue
+and is retried with a capped backoff: a request never fails because logging did. The queue is bounded
 (CCSITE_REQUEST_LOG_QUEUE_MAX); past it new rows are dropped, counted and logged loudly.
 Everything queued is flushed on shutdown (ASGI lifespan, and at interpreter exit).
 """
