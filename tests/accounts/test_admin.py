@@ -69,9 +69,7 @@ def test_credential_secret_never_appears_in_admin_pages(admin_client):
 
 def test_credential_secret_field_is_write_only(admin_client):
     url = reverse("admin:accounts_upstreamcredential_add")
-    response = admin_client.post(
-        url, {"label": "new", "api_key": SECRET, "enabled": "on", "weight": 1}
-    )
+    response = admin_client.post(url, {"label": "new", "api_key": SECRET, "enabled": "on", "weight": 1})
     assert response.status_code == 302, response.content.decode()[:2000]
     credential = UpstreamCredential.objects.get(label="new")
     # Changing other fields with the key left empty keeps the stored key.
