@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "channels",
     "accounts",
     "proxy",
+    "catalog",
     "usage",
 ]
 
@@ -158,6 +159,14 @@ if CCSITE_AUTH_DISABLED and not set(ALLOWED_HOSTS) <= {"127.0.0.1", "localhost",
     raise ImproperlyConfigured("CCSITE_AUTH_DISABLED is only allowed with loopback-only ALLOWED_HOSTS")
 # Upstream credentials are re-read (and decrypted) at most this often per process.
 CCSITE_CREDENTIAL_CACHE_SECONDS = env_float("CCSITE_CREDENTIAL_CACHE_SECONDS", 10.0)
+
+# Snapshots (catalog, ...) notice changes made by other processes within this many seconds.
+CCSITE_INVALIDATION_POLL_SECONDS = env_float("CCSITE_INVALIDATION_POLL_SECONDS", 0.5, minimum=0.05)
+# The model catalog's live refresh from GET /provider/v1/models, in the gateway process
+# (0 disables the schedule; the admin action and `manage.py models refresh` still work).
+CCSITE_MODELS_REFRESH_SECONDS = env_float("CCSITE_MODELS_REFRESH_SECONDS", 3600.0, minimum=0)
+CCSITE_MODELS_NEW_ENABLED = env_bool("CCSITE_MODELS_NEW_ENABLED", True)
+CCSITE_MODELS_REFRESH_TIMEOUT = env_float("CCSITE_MODELS_REFRESH_TIMEOUT", 10.0, minimum=0.1)
 
 # Command Code upstream (protocol §1, §3, §10).
 CC_UPSTREAM_BASE_URL = env_str("CC_UPSTREAM_BASE_URL", "https://api.commandcode.ai").rstrip("/")

@@ -1,8 +1,9 @@
 """The path every generating /v1 request takes once its surface has translated it.
 
-Remote images are fetched, the upstream is opened (which decides the HTTP status), and the
-answer is relayed by the surface's encoder. Every request leaves one ``RequestOutcome``:
-refused, failed, cancelled or served.
+The model name is resolved against the operator's catalog (unknown: 404, disabled: 403,
+neither reaches the upstream), remote images are fetched, the upstream is opened (which
+decides the HTTP status), and the answer is relayed by the surface's encoder. Every request
+leaves one ``RequestOutcome``: refused, failed, cancelled or served.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from accounts.keycache import KeyPrincipal
+from catalog.snapshot import served_model
 from proxy.imagefetch import fetch_remote_images
 from proxy.outcomes import CLIENT_CLOSED_REQUEST, record_outcome
 from proxy.request_meta import start_outcome
@@ -21,6 +23,15 @@ from proxy.translate.encoding import Encoder
 from proxy.translate.errors import FailedResponse, InvalidRequest, invalid_request_error
 from proxy.translate.wire import UpstreamRequest
 from proxy.upstream.errors import UpstreamError
+
+
+def resolve_model(upstream_request: UpstreamRequest) -> None:
+    """Point the request at the served model of the operator's catalog (in-process snapshot).
+
+    Raises InvalidRequest: 404 for a name the catalog does not know, 403 for a disabled model.
+    """
+    client_name = upstream_request.client_model or upstream_request.model
+    upstream_request.model = served_model(client_name).id
 
 
 def record_refusal(
@@ -62,6 +73,16 @@ async def generate(
         session_id=upstream_request.session_hint,
     )
     outcome.estimated_input_tokens = estimated_input_tokens
+    try:
+        resolve_model(upstream_request)
+    except InvalidRequest as exc:  # unknown (404) or disabled (403): never sent upstream
+        outcome.set_error(
+            exc.code or "invalid_request", exc.message, status="invalid", error=invalid_request_error(exc)
+        )
+        record_outcome(outcome)
+        raise
+    outcome.upstream_model = upstream_request.model
+    outcome.upstream_model = upstream_request.model
     try:
         await fetch_remote_images(upstream_request.messages)
         stream = await open_upstream(principal, upstream_request)

@@ -24,6 +24,8 @@ os.environ.setdefault("CC_RETRY_MAX_DELAY", "0.05")
 # The test process writes request logs only when a test flushes them (a background writer would
 # race the test's transactions); live servers turn the thread on (tests/conftest.py).
 os.environ.setdefault("CCSITE_REQUEST_LOG_BACKGROUND", "0")
+# No scheduled live refresh of the model catalog: tests refresh it when they mean to.
+os.environ.setdefault("CCSITE_MODELS_REFRESH_SECONDS", "0")
 
 from ccsite.settings import *  # noqa: E402, F403
 

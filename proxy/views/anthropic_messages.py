@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Router
 
 from proxy.auth import client_key_auth
-from proxy.generation import generate, record_refusal
+from proxy.generation import generate, record_refusal, resolve_model
 from proxy.outcomes import ANTHROPIC_MESSAGES, COUNT_TOKENS, record_outcome
 from proxy.request_meta import start_outcome
 from proxy.requests import parse_json_body
@@ -63,10 +63,11 @@ async def count_tokens(request: HttpRequest) -> HttpResponse:
     try:
         body = parse_json_body(request)
         parsed = parse_count_tokens_request(body, request.headers, thinking_key=thinking_key())
+        resolve_model(parsed.upstream)  # an unknown or disabled model is refused here too
     except InvalidRequest as exc:
         record_refusal(request, COUNT_TOKENS, request.auth, body, exc)  # type: ignore[attr-defined]
         raise
-    calibrated, raw = calibrated_estimate(parsed.upstream)
+    calibrated, _ = calibrated_estimate(parsed.upstream)
     outcome = start_outcome(
         request,
         COUNT_TOKENS,
