@@ -91,13 +91,17 @@ def read_versions() -> dict[str, int]:
 
 def poll_once() -> list[str]:
     """Reload every registered name whose version moved since the last poll; the names."""
-    close_old_connections()
     versions = read_versions()
     changed = [name for name in _reloads if versions.get(name, 0) != _seen.get(name, 0)]
     for name in changed:
         _seen[name] = versions.get(name, 0)
         run_reloads(name)
     return changed
+
+
+def _poll_tick() -> None:
+    close_old_connections()  # a long-lived worker thread: drop a broken or aged connection
+    poll_once()
 
 
 def _initial_load() -> None:
@@ -111,7 +115,7 @@ async def _poll_forever() -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            await sync_to_async(poll_once, thread_sensitive=False)()
+            await sync_to_async(_poll_tick, thread_sensitive=False)()
         except Exception:
             logger.exception("change-version poll failed; retrying")
 

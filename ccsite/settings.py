@@ -52,8 +52,8 @@ INSTALLED_APPS = [
     "channels",
     "accounts",
     "proxy",
-    "usage",
     "catalog",
+    "usage",
     "portal",
 ]
 

@@ -1,8 +1,8 @@
 """Estimated cost of a request: a pure function of its token counts and the model's prices.
 
-``prices_for`` is the single seam to the catalog's per-model prices (the catalog app keeps an
-in-process snapshot); until it is wired, no model has prices and costs stay empty (NULL), never
-a made-up zero. Prices are US dollars per million tokens.
+``prices_for`` reads the catalog's per-model prices from its in-process snapshot
+(``catalog.snapshot.prices_for``). A model without input and output prices has no cost: empty
+(NULL), never a made-up zero. Prices are US dollars per million tokens.
 """
 
 from __future__ import annotations
@@ -46,9 +46,22 @@ def cost_usd(tokens: TokenCounts, prices: Prices | None) -> Decimal | None:
     return total / PER_MILLION
 
 
-def prices_for(model: str) -> Prices | None:
-    """SEAM (catalog prices): the prices of an upstream model id, from the catalog's snapshot.
+def _decimal(value: float | None) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
 
-    Called by the request-log writer, off the request path. Not yet wired to the catalog app.
-    """
-    return None
+
+def prices_for(model: str) -> Prices | None:
+    """The prices of an upstream model id from the catalog's snapshot, or None when the model
+    is not in the catalog or lacks an input or output price. Called by the request-log writer,
+    off the request path."""
+    from catalog.snapshot import prices_for as catalog_prices
+
+    found = catalog_prices(model)
+    if found is None or found.input is None or found.output is None:
+        return None
+    return Prices(
+        input=Decimal(str(found.input)),
+        output=Decimal(str(found.output)),
+        cache_read=_decimal(found.cache_read),
+        cache_write=_decimal(found.cache_write),
+    )

@@ -33,6 +33,8 @@ class BenchOptions:
     max_requests: int = 10**9  # per worker; the smoke run sets a handful
     compare_auth: bool = True  # run scenario b again with authentication switched off
     compare_limits: bool = True  # run scenario d again with a key that has every limit set
+    # Run scenarios b and d again with request logging switched off (CCSITE_REQUEST_LOG=0).
+    compare_logging: bool = True
     say: Callable[[str], None] = print
 
 
@@ -228,4 +230,13 @@ def run_benchmark(options: BenchOptions) -> list[ScenarioResult]:
                     results_b.extra["auth off"] = measure_gateway(
                         bare, results_b.scenario, key, options, "gateway (auth off)"
                     )
+            logged = [r for r in results if r.scenario.name in ("b", "d")]
+            if options.compare_logging and logged:
+                with running(_gateway(env, simulator.url, CCSITE_REQUEST_LOG="0"), "/health") as unlogged:
+                    for result in logged:
+                        name = result.scenario.name
+                        options.say(f"scenario {name} again with request logging switched off")
+                        result.extra["logging off"] = measure_gateway(
+                            unlogged, result.scenario, key, options, "gateway (logging off)"
+                        )
     return results

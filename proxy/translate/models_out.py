@@ -37,7 +37,14 @@ def anthropic_model(entry: Entry) -> dict[str, Any]:
     if name != info.id:
         display = f"{name} (alias of {info.id})"
     created = datetime.fromtimestamp(_created(info), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {"type": "model", "id": name, "display_name": display, "created_at": created}
+    return {
+        "type": "model",
+        "id": name,
+        "display_name": display,
+        "created_at": created,
+        "lifecycle": "active",  # listed models are the enabled ones
+        "max_input_tokens": info.context_window,
+    }
 
 
 def anthropic_model_page(

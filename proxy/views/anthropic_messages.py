@@ -67,7 +67,7 @@ async def count_tokens(request: HttpRequest) -> HttpResponse:
     except InvalidRequest as exc:
         record_refusal(request, COUNT_TOKENS, request.auth, body, exc)  # type: ignore[attr-defined]
         raise
-    calibrated, raw = calibrated_estimate(parsed.upstream)
+    calibrated, _ = calibrated_estimate(parsed.upstream)
     outcome = start_outcome(
         request,
         COUNT_TOKENS,

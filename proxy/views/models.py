@@ -29,6 +29,14 @@ def _record_served(request: HttpRequest, client_model: str = "", model: str = ""
     record_outcome(outcome)
 
 
+def _record_refused(request: HttpRequest, client_model: str, exc: InvalidRequest) -> None:
+    outcome = start_outcome(request, MODELS, request.auth, client_model=client_model)  # type: ignore[attr-defined]
+    outcome.set_error(
+        exc.code or "invalid_request", exc.message, status="invalid", error=invalid_request_error(exc)
+    )
+    record_outcome(outcome)
+
+
 def listed_entries() -> list[Entry]:
     catalog = current().catalog
     entries: list[Entry] = [(info.id, info) for info in catalog.enabled_models()]
@@ -49,16 +57,22 @@ def _limit(raw: str | None) -> int:
 
 @router.get("/models")
 async def list_models(request: HttpRequest) -> HttpResponse:
-    _record_served(request)
     entries = listed_entries()
     if surface_of(request) is Surface.ANTHROPIC:
+        try:
+            limit = _limit(request.GET.get("limit"))
+        except InvalidRequest as exc:
+            _record_refused(request, "", exc)
+            raise
+        _record_served(request)
         page = models_out.anthropic_model_page(
             entries,
-            limit=_limit(request.GET.get("limit")),
+            limit=limit,
             after_id=request.GET.get("after_id"),
             before_id=request.GET.get("before_id"),
         )
         return json_response(page)
+    _record_served(request)
     return json_response(models_out.openai_model_list(entries))
 
 
@@ -67,11 +81,7 @@ async def get_model(request: HttpRequest, model_id: str) -> HttpResponse:
     try:
         info = served_model(model_id)
     except InvalidRequest as exc:
-        outcome = start_outcome(request, MODELS, request.auth, client_model=model_id)  # type: ignore[attr-defined]
-        outcome.set_error(
-            exc.code or "model_not_found", exc.message, status="invalid", error=invalid_request_error(exc)
-        )
-        record_outcome(outcome)
+        _record_refused(request, model_id, exc)
         raise
     _record_served(request, model_id, info.id)
     entry = (info.id, info)

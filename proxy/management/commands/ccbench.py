@@ -24,6 +24,9 @@ class Command(BaseCommand):
         parser.add_argument("--smoke", action="store_true", help="a few requests per scenario (for tests)")
         parser.add_argument("--no-auth-compare", action="store_true", help="skip the auth-off rerun of b")
         parser.add_argument("--no-limits-compare", action="store_true", help="skip the limits-on rerun of d")
+        parser.add_argument(
+            "--no-logging-compare", action="store_true", help="skip the request-logging-off reruns of b and d"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         bench = BenchOptions(
@@ -32,6 +35,7 @@ class Command(BaseCommand):
             only=tuple(part for part in options["only"].split(",") if part),
             compare_auth=not options["no_auth_compare"],
             compare_limits=not options["no_limits_compare"],
+            compare_logging=not options["no_logging_compare"],
             say=lambda line: self.stderr.write(line),
         )
         if options["smoke"]:
