@@ -90,11 +90,13 @@ class Admission:
             await self.state.release_slot(name, token)
         if usage is None:
             return  # no usage arrived: the reservation stands as the best estimate
-        actual = {"tokens": usage.total_tokens, "cost": cost_micro_usd(self.model, usage)}
         for reservation in self.reservations:
-            if reservation.kind not in actual:
+            if reservation.kind == "tokens":
+                delta = usage.total_tokens - reservation.amount
+            elif reservation.kind == "cost":  # priced only when a cost budget asks for it
+                delta = cost_micro_usd(self.model, usage) - reservation.amount
+            else:
                 continue
-            delta = actual[reservation.kind] - reservation.amount
             # A reservation whose window has turned is gone: only a shortfall still counts.
             if delta < 0 and time.time() >= reservation.reset_at:
                 continue
