@@ -43,15 +43,16 @@ def _notes(result: ScenarioResult) -> list[str]:
     for label, extra in result.extra.items():
         if not (extra.cpu_us_per_event and gateway.cpu_us_per_event):
             continue
-        if label == "limits on":  # switched on, not off: the cost is the extra run's excess
-            cost = extra.cpu_us_per_event / gateway.cpu_us_per_event - 1
-            rate = (
-                extra.requests_per_second / gateway.requests_per_second - 1
-                if gateway.requests_per_second
-                else 0
-            )
+        if label == "limits off":
+            continue  # the baseline of "limits on", run right after it on the same warm gateway
+        if label == "limits on":
+            base = result.extra.get("limits off", gateway)
+            if not base.cpu_us_per_event:
+                continue
+            cost = extra.cpu_us_per_event / base.cpu_us_per_event - 1
+            rate = extra.requests_per_second / base.requests_per_second - 1 if base.requests_per_second else 0
             notes.append(
-                f"  {label}: {extra.cpu_us_per_event:.1f} us/event (off: {gateway.cpu_us_per_event:.1f}); "
+                f"  {label}: {extra.cpu_us_per_event:.1f} us/event (off: {base.cpu_us_per_event:.1f}); "
                 f"every limit set adds {cost:+.1%} CPU, {rate:+.1%} req/s"
             )
             continue
