@@ -11,7 +11,7 @@ import pytest
 
 from tests.live import PROJECT_ROOT
 
-SCREENSHOTS = PROJECT_ROOT / "var" / "screenshots"
+SCREENSHOTS = PROJECT_ROOT / "var" / "artifacts"
 
 
 def _binary(*names: str) -> str | None:
@@ -40,7 +40,7 @@ def headless_chromium() -> Iterator[object]:
 
 
 def screenshot(driver: object, name: str) -> Path:
-    """Keep a picture of what drew (an artifact under var/screenshots)."""
+    """Keep a picture of what drew (an artifact under var/artifacts)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     driver.save_screenshot(str(path))  # type: ignore[attr-defined]
