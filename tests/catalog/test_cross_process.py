@@ -18,7 +18,7 @@ def _status(url: str, key: str) -> int:
     return httpx.post(f"{url}/v1/chat/completions", json=body, headers=headers, timeout=10).status_code
 
 
-def test_toggle_in_one_process_is_obeyed_by_another_within_a_second(live, record_property):
+def test_toggle_in_one_process_is_obeyed_by_another_within_a_second(live):
     User.objects.create_superuser("catalog-admin", password="pw-catalog")
     env = {"CC_UPSTREAM_BASE_URL": live.simulator_url, "CCSITE_CREDENTIAL_CACHE_SECONDS": "0"}
     with (
@@ -38,7 +38,6 @@ def test_toggle_in_one_process_is_obeyed_by_another_within_a_second(live, record
         while _status(second.url, live.key) != 200:
             assert time.monotonic() - toggled_at < elapsed + 2.0
             time.sleep(0.02)
-    record_property("seconds_until_the_second_process_refused", round(elapsed, 3))
     assert elapsed < 1.0
 
 

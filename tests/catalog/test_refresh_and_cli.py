@@ -125,3 +125,35 @@ def test_cli_error_exits_non_zero_with_one_line(transactional_db):
     )
     assert result.returncode != 0
     assert "Unknown model id(s): no/such-model" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_admin_refresh_action_shows_what_changed(upstream, admin_client):
+    from django.urls import reverse
+
+    upstream(add=["vendor/admin-model"], remove=["tencent/hy3-paid"])
+    any_model = Model.objects.first()
+    response = admin_client.post(
+        reverse("admin:catalog_model_changelist"),
+        {"action": "refresh_from_upstream", "_selected_action": [any_model.pk], "index": "0"},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "added vendor/admin-model" in page and "vanished tencent/hy3-paid" in page
+    upstream(fail=502)
+    response = admin_client.post(
+        reverse("admin:catalog_model_changelist"),
+        {"action": "refresh_from_upstream", "_selected_action": [any_model.pk], "index": "0"},
+        follow=True,
+    )
+    assert "Refresh failed; the catalog is unchanged: HTTP 502" in response.content.decode()
+
+
+def test_alias_added_in_the_admin_applies_at_once(admin_client):
+    from django.urls import reverse
+
+    target = Model.objects.get(upstream_id="xai/grok-4.7")
+    response = admin_client.post(
+        reverse("admin:catalog_modelalias_add"), {"name": "grok", "model": target.pk}
+    )
+    assert response.status_code == 302
+    assert snapshot.served_model("Grok").id == "xai/grok-4.7"
