@@ -195,17 +195,17 @@ def builtin_cli_aliases() -> dict[str, str]:
     return dict(_ALIASES)
 
 
-_CONTEXT_SUFFIX = re.compile(r"\[1m\]$", re.IGNORECASE)  # Claude Code's 1M-context marker
-
-
 def _name_variants(name: str) -> list[str]:
-    """The name, then without Claude Code's ``[1m]`` marker and/or a dated suffix."""
+    """The (lower-cased) name, then without Claude Code's ``[1m]`` marker and/or a dated suffix."""
     variants = [name]
+    if name.endswith("[1m]"):
+        variants.append(name[:-4])
     for candidate in list(variants):
-        variants.append(_CONTEXT_SUFFIX.sub("", candidate))
-    for candidate in list(variants):
-        variants.append(_DATE_SUFFIX.sub("", candidate))
-    return list(dict.fromkeys(variants))
+        if candidate[-1:].isdigit():
+            stripped = _DATE_SUFFIX.sub("", candidate)
+            if stripped != candidate:
+                variants.append(stripped)
+    return variants
 
 
 def _wildcard(pattern: str) -> re.Pattern[str]:
@@ -265,7 +265,10 @@ class Catalog:
     def resolve(self, name: str) -> ModelInfo | None:
         """The model a client's name means (enabled or not), or None when nothing matches."""
         lowered = name.strip().lower()
-        for variant in _name_variants(lowered):
+        found = self._lookup(lowered)  # the common case, before any suffix work
+        if found is not None:
+            return self.models[found]
+        for variant in _name_variants(lowered)[1:]:
             found = self._lookup(variant)
             if found is not None:
                 return self.models[found]
