@@ -232,20 +232,6 @@ def _breakdown_cells(row: dict[str, Any]) -> list[Any]:
     ]
 
 
-def breakdown_table(f: ReportFilter, by: str) -> Table:
-    headers = [by, *BREAKDOWN_HEADERS]
-    if by == "credential":
-        headers.append("cache-read share")
-    table = Table(f"By {by}", headers)
-    for row in breakdown(f, by):
-        cells = [row["name"], *_breakdown_cells(row)]
-        if by == "credential":
-            share = row["cache_read_share"]
-            cells.append("" if share is None else f"{share:.1%}")
-        table.rows.append(cells)
-    return table
-
-
 def _ms(value: float | None) -> str:
     return "" if value is None else f"{value:.1f}"
 
@@ -285,44 +271,132 @@ class Report:
         }
 
 
+_GRAIN = ("b", "user_id", "model", "credential_id", "outcome", "error_code", "http_status")
+
+
+def _grouped(f: ReportFilter, bucket: str) -> list[dict[str, Any]]:
+    """The range's sums at the finest grain the page shows: one scan serves every table."""
+    sums = _sums()
+    sums.pop("errors")  # derived from the outcome in the grain
+    query = logs(f).annotate(b=_bucket_expression(bucket)).values(*_GRAIN).annotate(**sums)
+    return list(query.order_by())
+
+
+def _add(into: dict[str, Any], row: dict[str, Any]) -> None:
+    for name in (*TOKEN_FIELDS, "requests", "estimated"):
+        into[name] = into.get(name, 0) + row[name]
+    into["errors"] = into.get("errors", 0) + (row["requests"] if row["outcome"] != "ok" else 0)
+    cost = row["cost_usd"]
+    if cost is not None:
+        into["cost_usd"] = (into.get("cost_usd") or Decimal(0)) + cost
+    else:
+        into.setdefault("cost_usd", None)
+
+
+def _roll_up(rows: list[dict[str, Any]], key: Any) -> dict[Any, dict[str, Any]]:
+    result: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        _add(result.setdefault(key(row), {}), row)
+    return result
+
+
+def _named_table(by: str, groups: dict[Any, dict[str, Any]], names: dict[Any, str]) -> Table:
+    rows = []
+    for ident, sums in groups.items():
+        name = names.get(ident) or (str(ident) if ident not in (None, "") else "(none)")
+        row = {**sums, "name": name, "id": ident}
+        if by == "credential":
+            row["cache_read_share"] = _share(row["cache_read_tokens"], row["input_tokens"])
+        rows.append(row)
+    rows.sort(key=lambda row: (-row["requests"], str(row["id"])))
+    return _table_from(by, rows)
+
+
+def _table_from(by: str, rows: list[dict[str, Any]]) -> Table:
+    headers = [by, *BREAKDOWN_HEADERS]
+    if by == "credential":
+        headers.append("cache-read share")
+    table = Table(f"By {by}", headers)
+    for row in rows:
+        cells = [row["name"], *_breakdown_cells(row)]
+        if by == "credential":
+            share = row["cache_read_share"]
+            cells.append("" if share is None else f"{share:.1%}")
+        table.rows.append(cells)
+    return table
+
+
+def _merged_latency(f: ReportFilter, bucket: str) -> tuple[dict[Any, Latency], Latency]:
+    """Per-bucket percentiles and the range's, from one grouped count per measure."""
+    per_bucket: dict[Any, Latency] = defaultdict(Latency)
+    overall = Latency()
+    for column, prefix in (("ttft_bucket", "ttft"), ("duration_bucket", "duration")):
+        histograms = _histograms(f, column, bucket)
+        merged: dict[int, int] = defaultdict(int)
+        for key, histogram in histograms.items():
+            setattr(per_bucket[key], f"{prefix}_p50", _percentile(histogram, 0.5))
+            setattr(per_bucket[key], f"{prefix}_p95", _percentile(histogram, 0.95))
+            for value, count in histogram:
+                merged[value] += count
+        setattr(overall, f"{prefix}_p50", _percentile(list(merged.items()), 0.5))
+        setattr(overall, f"{prefix}_p95", _percentile(list(merged.items()), 0.95))
+    return dict(per_bucket), overall
+
+
+def _latency_cells(lat: Latency) -> list[str]:
+    return [_ms(lat.ttft_p50), _ms(lat.ttft_p95), _ms(lat.duration_p50), _ms(lat.duration_p95)]
+
+
 def usage_report(f: ReportFilter, *, bucket: str = "day") -> Report:
-    series = usage_over_time(f, bucket=bucket)
-    latencies = latency(f, bucket=bucket)
-    overall = latency(f).get(None, Latency())
-    over_time = Table(
-        f"By {bucket}",
-        [bucket, *BREAKDOWN_HEADERS, "TTFT p50 ms", "TTFT p95 ms", "duration p50 ms", "duration p95 ms"],
-    )
+    """Everything the report page shows: three grouped queries over the range (sums at the
+    page's finest grain, and one latency histogram per measure), rolled up here."""
+    from accounts.models import UpstreamCredential, User
+
+    grouped = _grouped(f, bucket)
+    latencies, overall = _merged_latency(f, bucket)
+    totals_row: dict[str, Any] = {"cost_usd": None}
+    for row in grouped:
+        _add(totals_row, row)
+    for name in (*TOKEN_FIELDS, "requests", "errors", "estimated"):
+        totals_row.setdefault(name, 0)
+    by_bucket = _roll_up(grouped, lambda row: row["b"])
+    series = [{"start": bucket_start(bucket, b), **by_bucket[b]} for b in sorted(by_bucket)]
+    outcomes: dict[datetime, dict[str, int]] = defaultdict(dict)
+    for (b, outcome), sums in _roll_up(grouped, lambda row: (row["b"], row["outcome"])).items():
+        outcomes[bucket_start(bucket, b)][outcome] = sums["requests"]
+    lat_headers = ["TTFT p50 ms", "TTFT p95 ms", "duration p50 ms", "duration p95 ms"]
+    over_time = Table(f"By {bucket}", [bucket, *BREAKDOWN_HEADERS, *lat_headers])
     for row in series:
-        lat = latencies.get(row["start"], Latency())
         label = row["start"].strftime("%Y-%m-%d %H:00" if bucket == "hour" else "%Y-%m-%d")
-        over_time.rows.append(
-            [
-                label,
-                *_breakdown_cells(row),
-                _ms(lat.ttft_p50),
-                _ms(lat.ttft_p95),
-                _ms(lat.duration_p50),
-                _ms(lat.duration_p95),
-            ]
-        )
-    totals_row = totals(f)
+        lat = latencies.get(row["start"], Latency())
+        over_time.rows.append([label, *_breakdown_cells(row), *_latency_cells(lat)])
     summary = Table(
         "Totals",
-        [*BREAKDOWN_HEADERS, "TTFT p50 ms", "TTFT p95 ms", "duration p50 ms", "duration p95 ms"],
-        [
-            [
-                *_breakdown_cells(totals_row),
-                _ms(overall.ttft_p50),
-                _ms(overall.ttft_p95),
-                _ms(overall.duration_p50),
-                _ms(overall.duration_p95),
-            ]
-        ],
+        [*BREAKDOWN_HEADERS, *lat_headers],
+        [[*_breakdown_cells(totals_row), *_latency_cells(overall)]],
     )
     errors = Table("Errors", ["outcome", "error code", "HTTP status", "requests"])
+    failed = [row for row in grouped if row["outcome"] != "ok"]
+    error_groups = _roll_up(failed, lambda row: (row["outcome"], row["error_code"], row["http_status"]))
     errors.rows = [
-        [row["outcome"], row["error_code"], row["http_status"], row["n"]] for row in errors_by_code(f)
+        [outcome, code, status, sums["requests"]]
+        for (outcome, code, status), sums in sorted(
+            error_groups.items(), key=lambda item: (-item[1]["requests"], item[0][0], item[0][1])
+        )
     ]
-    tables = [summary, over_time, errors] + [breakdown_table(f, by) for by in ("user", "model", "credential")]
-    return Report(f, bucket, totals_row, series, outcomes_over_time(f, bucket=bucket), latencies, tables)
+    by_user = _roll_up(grouped, lambda row: row["user_id"])
+    by_model = _roll_up(grouped, lambda row: row["model"])
+    by_credential = _roll_up(grouped, lambda row: row["credential_id"])
+    user_names = dict(User.objects.filter(pk__in=[k for k in by_user if k]).values_list("pk", "username"))
+    labels = dict(
+        UpstreamCredential.objects.filter(pk__in=[k for k in by_credential if k]).values_list("pk", "label")
+    )
+    tables = [
+        summary,
+        over_time,
+        errors,
+        _named_table("user", by_user, user_names),
+        _named_table("model", by_model, {}),
+        _named_table("credential", by_credential, labels),
+    ]
+    return Report(f, bucket, totals_row, series, dict(outcomes), latencies, tables)

@@ -16,7 +16,7 @@ from django.core.management import call_command
 from tests.factories import UserFactory, make_client_key, make_credential
 from tests.usage.factories import make_rows, utc
 from usage.models import RequestLog
-from usage.selectors import ReportFilter, breakdown, latency, totals, usage_over_time
+from usage.selectors import ReportFilter, breakdown, latency, totals, usage_over_time, usage_report
 
 START = utc(2026, 3, 1)
 
@@ -103,6 +103,26 @@ def test_breakdowns_equal_the_rows(rows, by):
     if by == "credential":
         for row in breakdown(RANGE, by):
             assert row["cache_read_share"] == round(expected[row["id"]][1] / expected[row["id"]][2], 4)
+
+
+@pytest.mark.parametrize("bucket", ["hour", "day"])
+def test_the_page_report_rolls_up_to_the_same_numbers(rows, bucket):
+    report = usage_report(RANGE, bucket=bucket)
+    direct = totals(RANGE)
+    assert {name: report.totals[name] for name in direct} == direct
+    assert [(r["start"], r["requests"], r["output_tokens"]) for r in report.series] == [
+        (r["start"], r["requests"], r["output_tokens"]) for r in usage_over_time(RANGE, bucket=bucket)
+    ]
+    tables = {table.title: table for table in report.tables}
+    for by in ("user", "model", "credential"):
+        expected = {row["name"]: (row["requests"], row["cache_read_tokens"]) for row in breakdown(RANGE, by)}
+        assert {cells[0]: (cells[1], cells[4]) for cells in tables[f"By {by}"].rows} == expected
+    exact = latency(RANGE)[None]
+    assert report.tables[0].rows[0][-4:] == [
+        f"{v:.1f}" for v in (exact.ttft_p50, exact.ttft_p95, exact.duration_p50, exact.duration_p95)
+    ]
+    errors = sum(cells[3] for cells in tables["Errors"].rows)
+    assert errors == direct["errors"]
 
 
 def test_filters_narrow_every_number(rows):
