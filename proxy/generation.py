@@ -45,7 +45,7 @@ async def generate(
     outcome.estimated_input_tokens = estimated_input_tokens
     try:
         await fetch_remote_images(upstream_request.messages)
-        stream = await open_upstream(principal, upstream_request)
+        stream = await open_upstream(principal, upstream_request, outcome)
     except UpstreamError as exc:
         failure_outcome(outcome, exc.failure)
         raise
