@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from proxy import credential_writer, routing
 from proxy.upstream.client import close_upstream_client
 
 
@@ -15,5 +16,7 @@ async def lifespan_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await close_upstream_client()
+            await routing.settle()
+            await credential_writer.flush()
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -39,10 +39,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 
 from accounts.crypto import CredentialDecryptError, decrypt_secret
@@ -134,18 +134,24 @@ class CredentialPool:
     def __init__(self) -> None:
         self._credentials: list[RoutableCredential] = []
         self._loaded_at = float("-inf")
+        # Disabled by routing here, until the database shows it (the write is queued).
+        self._disabling: set[int] = set()
 
     async def all(self) -> list[RoutableCredential]:
         if time.monotonic() - self._loaded_at > settings.CCSITE_CREDENTIAL_CACHE_SECONDS:
-            self._credentials = await sync_to_async(_load_credentials)()
+            loaded = await sync_to_async(_load_credentials)()
+            self._disabling &= {entry.id for entry in loaded if entry.enabled}
+            self._credentials = [self._overridden(entry) for entry in loaded]
             self._loaded_at = time.monotonic()
         return self._credentials
 
+    def _overridden(self, entry: RoutableCredential) -> RoutableCredential:
+        return replace(entry, enabled=False) if entry.id in self._disabling else entry
+
     def mark_disabled(self, credential_id: int) -> None:
-        """Drop a key at once in this process (the database write follows)."""
-        self._credentials = [
-            entry for entry in self._credentials if entry.id != credential_id or not entry.enabled
-        ]
+        """Disable a key at once in this process (the database write follows)."""
+        self._disabling.add(credential_id)
+        self._credentials = [self._overridden(entry) for entry in self._credentials]
 
     def invalidate(self) -> None:
         self._loaded_at = float("-inf")
@@ -515,3 +521,50 @@ async def clear_credential_state(credential_id: int, state: SharedState | None =
         f"route:fails:{credential_id}",
     ):
         await state.clear(name)
+
+
+def _credentials_changed(
+    sender: object, ids: list[int] | None = None, enabled: bool | None = None, **_: object
+) -> None:
+    """An operator changed credentials: this process reloads them on its next request."""
+    pool.invalidate()
+    if enabled:
+        for credential_id in ids or ():
+            _clear_soon(credential_id)
+
+
+def _credential_saved(sender: object, instance: UpstreamCredential, **_: object) -> None:
+    pool.invalidate()
+
+
+def _clear_soon(credential_id: int) -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        async_to_sync(clear_credential_state)(credential_id)  # a sync view or command
+        return
+    _in_background(clear_credential_state(credential_id))
+
+
+def install() -> None:
+    """Connect routing to credential changes (proxy.apps.ProxyConfig.ready)."""
+    from django.db.models.signals import post_delete, post_save
+
+    from accounts.signals import credentials_changed
+
+    credentials_changed.connect(_credentials_changed, dispatch_uid="routing-credentials-changed")
+    post_save.connect(_credential_saved, sender=UpstreamCredential, dispatch_uid="routing-credential-saved")
+    post_delete.connect(
+        _credential_saved, sender=UpstreamCredential, dispatch_uid="routing-credential-deleted"
+    )
+
+
+async def settle() -> None:
+    """Finish slot releases in flight and stop the renewer (shutdown, tests)."""
+    global _renewer
+    if _background:
+        await asyncio.gather(*list(_background), return_exceptions=True)
+    renewer, _renewer = _renewer, None
+    if renewer is not None and not renewer.done() and renewer.get_loop() is asyncio.get_running_loop():
+        renewer.cancel()
+        await asyncio.gather(renewer, return_exceptions=True)

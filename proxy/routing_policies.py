@@ -6,7 +6,8 @@ takes the first one whose concurrency slot it can get, so a key at its cap falls
 the next. Policies (``CCSITE_ROUTING_POLICY``):
 
 - ``round_robin``: weighted rotation; a key of weight 3 gets three turns of every
-  ``sum(weights)``. The shared position makes it one rotation across processes.
+  ``sum(weights)``; a key of weight 0 is a standby, tried after the others. The shared
+  position makes it one rotation across processes.
 - ``least_in_flight``: fewest requests in flight now, relative to weight.
 - ``drain_first``: the credentials' own order (label), so the first is used until it is
   blocked, busy or out of credit.
@@ -47,7 +48,8 @@ def round_robin(candidates: list[Candidate], position: int, now: float) -> list[
     for candidate in turns[start:] + turns[:start]:
         if candidate not in ordered:
             ordered.append(candidate)
-    return ordered
+    # Weight 0 keys get no turns of their own: standby, tried after the others.
+    return ordered + [candidate for candidate in candidates if candidate not in ordered]
 
 
 def least_in_flight(candidates: list[Candidate], position: int, now: float) -> list[Candidate]:
