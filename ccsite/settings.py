@@ -204,6 +204,16 @@ CC_DEFAULT_MAX_TOKENS = env_int("CC_DEFAULT_MAX_TOKENS", 64000, minimum=1)
 CC_STATUS_PEEK_SECONDS = env_float("CC_STATUS_PEEK_SECONDS", 1.0)
 CC_MAX_CONNECTIONS = env_int("CC_MAX_CONNECTIONS", 4096, minimum=1)
 CC_MAX_KEEPALIVE_CONNECTIONS = env_int("CC_MAX_KEEPALIVE_CONNECTIONS", 256, minimum=0)
+# Outbound HTTP(S) proxy for every call out (upstream, billing, catalog, images); empty: the
+# environment's HTTPS_PROXY/HTTP_PROXY. NO_PROXY hosts always go direct.
+CC_UPSTREAM_PROXY = env_str("CC_UPSTREAM_PROXY", "")
+
+# Billing snapshots of upstream credentials (proxy/billing.py); 0 = only on demand.
+CCSITE_BILLING_REFRESH_SECONDS = env_float("CCSITE_BILLING_REFRESH_SECONDS", 0.0)
+CCSITE_LOW_BALANCE_WEBHOOK_URL = env_str("CCSITE_LOW_BALANCE_WEBHOOK_URL", "")
+CCSITE_LOW_BALANCE_THRESHOLD = (
+    env_float("CCSITE_LOW_BALANCE_THRESHOLD", 0.0) if env_str("CCSITE_LOW_BALANCE_THRESHOLD", "") else None
+)
 
 # Client-facing behaviour of the /v1 surfaces.
 CCSITE_KEEPALIVE_SECONDS = env_float("CCSITE_KEEPALIVE_SECONDS", 5.0, minimum=0.05)
