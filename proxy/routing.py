@@ -49,7 +49,7 @@ from accounts.crypto import CredentialDecryptError, decrypt_secret
 from accounts.keycache import KeyPrincipal
 from accounts.models import UpstreamCredential
 from ccsite.sharedstate import SharedState, Until, shared_state
-from proxy import credential_writer, routing_policies
+from proxy import billing, credential_writer, routing_policies
 from proxy.outcomes import RequestOutcome
 from proxy.translate.errors import PERMISSION, RATE_LIMIT, UNAVAILABLE, ClientError, FailedResponse
 from proxy.translate.failures import CREDENTIAL_KINDS, FailureKind, UpstreamFailure
@@ -484,6 +484,7 @@ async def open_upstream(
     principal: KeyPrincipal | None, request: UpstreamRequest, outcome: RequestOutcome | None = None
 ) -> UpstreamStream:
     """Open the upstream stream for a translated request, or raise an error the views render."""
+    billing.schedule_refresh()
     chooser = RoutingChooser(request.model, request.session_hint or "", outcome)
     if await chooser.pick(exclude=set()) is None:
         raise FailedResponse(chooser.last_error or NO_CREDENTIAL)
