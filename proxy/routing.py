@@ -39,8 +39,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
@@ -136,9 +138,20 @@ class CredentialPool:
         self._loaded_at = float("-inf")
         # Disabled by routing here, until the database shows it (the write is queued).
         self._disabling: set[int] = set()
+        self._checked_at = float("-inf")
+        self._change_token = ""
 
     async def all(self) -> list[RoutableCredential]:
-        if time.monotonic() - self._loaded_at > settings.CCSITE_CREDENTIAL_CACHE_SECONDS:
+        now = time.monotonic()
+        if now - self._checked_at > CHANGE_CHECK_SECONDS:
+            # Another process changed credentials (admin, command): reload within ~1 s.
+            self._checked_at = now
+            mark = await shared_state().get_until(CHANGED)
+            token = mark.reason if mark is not None else ""
+            if token != self._change_token:
+                self._change_token = token
+                self._loaded_at = float("-inf")
+        if now - self._loaded_at > settings.CCSITE_CREDENTIAL_CACHE_SECONDS:
             loaded = await sync_to_async(_load_credentials)()
             self._disabling &= {entry.id for entry in loaded if entry.enabled}
             self._credentials = [self._overridden(entry) for entry in loaded]
@@ -155,9 +168,18 @@ class CredentialPool:
 
     def invalidate(self) -> None:
         self._loaded_at = float("-inf")
+        self._checked_at = float("-inf")
 
 
 pool = CredentialPool()
+# The shared mark of the last credential change; its reason is a fresh token per change.
+CHANGED = "route:credentials-changed"
+CHANGE_CHECK_SECONDS = 0.5
+
+
+async def announce_change() -> None:
+    """Tell every process (through the shared state) to reload credentials."""
+    await shared_state().set_until(CHANGED, time.time() + 30 * 86400, uuid.uuid4().hex)
 
 
 def _cool(credential_id: int) -> str:
@@ -527,24 +549,32 @@ async def clear_credential_state(credential_id: int, state: SharedState | None =
 def _credentials_changed(
     sender: object, ids: list[int] | None = None, enabled: bool | None = None, **_: object
 ) -> None:
-    """An operator changed credentials: this process reloads them on its next request."""
+    """An operator changed credentials: this process at once, the others within ~1 s."""
     pool.invalidate()
-    if enabled:
-        for credential_id in ids or ():
-            _clear_soon(credential_id)
+    for credential_id in (ids or ()) if enabled else ():
+        _soon(clear_credential_state(credential_id))
+    _soon(announce_change())
 
 
 def _credential_saved(sender: object, instance: UpstreamCredential, **_: object) -> None:
     pool.invalidate()
+    _soon(announce_change())
 
 
-def _clear_soon(credential_id: int) -> None:
+def _soon(coroutine: Any) -> None:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        async_to_sync(clear_credential_state)(credential_id)  # a sync view or command
+        try:
+            async_to_sync(_run)(coroutine)  # a sync view or command
+        except Exception:
+            logger.warning("could not update the shared routing state", exc_info=True)
         return
-    _in_background(clear_credential_state(credential_id))
+    _in_background(coroutine)
+
+
+async def _run(coroutine: Any) -> None:
+    await coroutine
 
 
 def install() -> None:
