@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from proxy.upstream.http1 import ConnectionPool
+from proxy.upstream.outbound import proxy_for
 
 _pool: ConnectionPool | None = None
 
@@ -22,6 +23,7 @@ def upstream_pool() -> ConnectionPool:
             connect_timeout=settings.CC_CONNECT_TIMEOUT,
             max_connections=settings.CC_MAX_CONNECTIONS,
             max_idle=settings.CC_MAX_KEEPALIVE_CONNECTIONS,
+            proxy=proxy_for(settings.CC_UPSTREAM_BASE_URL),
         )
     return _pool
 
