@@ -207,6 +207,8 @@ CC_MAX_KEEPALIVE_CONNECTIONS = env_int("CC_MAX_KEEPALIVE_CONNECTIONS", 256, mini
 # Outbound HTTP(S) proxy for every call out (upstream, billing, catalog, images); empty: the
 # environment's HTTPS_PROXY/HTTP_PROXY. NO_PROXY hosts always go direct.
 CC_UPSTREAM_PROXY = env_str("CC_UPSTREAM_PROXY", "")
+# The upstream HTTP client: ours (http1) or aiohttp's, for the benchmark's comparison only.
+CC_UPSTREAM_CLIENT = env_choice("CC_UPSTREAM_CLIENT", "http1", ("http1", "aiohttp"))
 
 # Billing snapshots of upstream credentials (proxy/billing.py); 0 = only on demand.
 CCSITE_BILLING_REFRESH_SECONDS = env_float("CCSITE_BILLING_REFRESH_SECONDS", 0.0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -57,8 +58,20 @@ def _write(batch: dict[int, dict[str, Any]]) -> None:
         UpstreamCredential.objects.filter(pk=credential_id).update(**fields)
 
 
+_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
 async def flush() -> None:
-    """Write everything noted so far (also called by tests and on shutdown)."""
+    """Write everything noted so far, after any write already under way (tests, shutdown)."""
+    loop = asyncio.get_running_loop()
+    lock = _locks.get(loop)
+    if lock is None:
+        lock = _locks[loop] = asyncio.Lock()
+    async with lock:
+        await _write_pending()
+
+
+async def _write_pending() -> None:
     if not _pending:
         return
     batch = dict(_pending)

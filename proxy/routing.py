@@ -52,6 +52,7 @@ from accounts.keycache import KeyPrincipal
 from accounts.models import UpstreamCredential
 from ccsite.sharedstate import SharedState, Until, shared_state
 from proxy import billing, credential_writer, routing_policies
+from proxy.auth import PassthroughPrincipal
 from proxy.outcomes import RequestOutcome
 from proxy.translate.errors import PERMISSION, RATE_LIMIT, UNAVAILABLE, ClientError, FailedResponse
 from proxy.translate.failures import CREDENTIAL_KINDS, FailureKind, UpstreamFailure
@@ -491,6 +492,24 @@ class RoutingChooser:
         return float(until), reason
 
 
+class PassthroughChooser:
+    """The client's own Command Code key: no pool, no shared state, retries on the same key."""
+
+    def __init__(self, principal: PassthroughPrincipal, outcome: RequestOutcome | None) -> None:
+        self.credential = Credential(id=0, label=principal.username, api_key=principal.upstream_key)
+        if outcome is not None:
+            outcome.credential_label = self.credential.label
+
+    async def choose(self, failed: Credential | None, failure: UpstreamFailure | None) -> Credential | None:
+        return self.credential if failure is None or failure.retryable else None
+
+    async def report(self, credential: Credential, failure: UpstreamFailure | None) -> None:
+        return None
+
+    def finish(self) -> None:
+        return None
+
+
 def _candidate(entry: RoutableCredential, in_flight: int) -> routing_policies.Candidate:
     return routing_policies.Candidate(
         entry.id,
@@ -507,6 +526,8 @@ async def open_upstream(
 ) -> UpstreamStream:
     """Open the upstream stream for a translated request, or raise an error the views render."""
     billing.schedule_refresh()
+    if isinstance(principal, PassthroughPrincipal):
+        return await open_stream(request, chooser=PassthroughChooser(principal, outcome))
     chooser = RoutingChooser(request.model, request.session_hint or "", outcome)
     if await chooser.pick(exclude=set()) is None:
         raise FailedResponse(chooser.last_error or NO_CREDENTIAL)

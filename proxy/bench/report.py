@@ -38,10 +38,16 @@ def _notes(result: ScenarioResult) -> list[str]:
         )
     for label, extra in result.extra.items():
         if extra.cpu_us_per_event and gateway.cpu_us_per_event:
-            cost = gateway.cpu_us_per_event / extra.cpu_us_per_event - 1
-            notes.append(
-                f"  {label}: {extra.cpu_us_per_event:.1f} us/event; authentication adds {cost:+.1%} CPU"
-            )
+            if label == "auth off":
+                cost = gateway.cpu_us_per_event / extra.cpu_us_per_event - 1
+                notes.append(
+                    f"  {label}: {extra.cpu_us_per_event:.1f} us/event; authentication adds {cost:+.1%} CPU"
+                )
+            else:
+                cost = extra.cpu_us_per_event / gateway.cpu_us_per_event - 1
+                notes.append(
+                    f"  {label}: {extra.cpu_us_per_event:.1f} us/event; {cost:+.1%} gateway CPU vs our client"
+                )
     for run in (result.direct, gateway, *result.extra.values()):
         if run.error_kinds:
             notes.append(f"  {run.label} errors: {run.error_kinds}")

@@ -32,6 +32,7 @@ class BenchOptions:
     only: tuple[str, ...] = ()  # scenario names; empty = all
     max_requests: int = 10**9  # per worker; the smoke run sets a handful
     compare_auth: bool = True  # run scenario b again with authentication switched off
+    compare_aiohttp: bool = True  # run b, d and c500 again with aiohttp's upstream client
     say: Callable[[str], None] = print
 
 
@@ -182,6 +183,31 @@ def cross_core_round_trip_us() -> float | None:
         echo.wait(timeout=10)
 
 
+AIOHTTP_SCENARIOS = ("b", "d", "c500")
+
+
+def _compare_aiohttp(
+    env: dict[str, str], simulator: Server, key: str, results: list[ScenarioResult], options: BenchOptions
+) -> None:
+    """The relay scenarios again with aiohttp's client in place of ours (same run, same load)."""
+    if not options.compare_aiohttp:
+        return
+    try:
+        import aiohttp  # noqa: F401
+    except ImportError:
+        options.say("aiohttp is not installed: skipping the client comparison (pip install aiohttp)")
+        return
+    chosen = [r for r in results if r.scenario.name in AIOHTTP_SCENARIOS]
+    if not chosen:
+        return
+    with running(_gateway(env, simulator.url, CC_UPSTREAM_CLIENT="aiohttp"), "/health") as gateway:
+        for result in chosen:
+            options.say(f"scenario {result.scenario.name} again with aiohttp's client")
+            result.extra["aiohttp client"] = measure_gateway(
+                gateway, result.scenario, key, options, "gateway (aiohttp client)"
+            )
+
+
 def run_benchmark(options: BenchOptions) -> list[ScenarioResult]:
     chosen = [
         s
@@ -200,6 +226,7 @@ def run_benchmark(options: BenchOptions) -> list[ScenarioResult]:
                     direct = measure_direct(simulator, scenario, options)
                     through = measure_gateway(gateway, scenario, key, options, "gateway (auth on)")
                     results.append(ScenarioResult(scenario, direct, through))
+            _compare_aiohttp(env, simulator, key, results, options)
             if options.compare_auth and any(r.scenario.name == "b" for r in results):
                 results_b = next(r for r in results if r.scenario.name == "b")
                 with running(_gateway(env, simulator.url, CCSITE_AUTH_DISABLED="1"), "/health") as bare:

@@ -23,6 +23,9 @@ class Command(BaseCommand):
         parser.add_argument("--only", default="", help="scenario letters to run, e.g. a,b")
         parser.add_argument("--smoke", action="store_true", help="a few requests per scenario (for tests)")
         parser.add_argument("--no-auth-compare", action="store_true", help="skip the auth-off rerun of b")
+        parser.add_argument(
+            "--no-aiohttp-compare", action="store_true", help="skip the aiohttp-client reruns of b, d, c500"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         bench = BenchOptions(
@@ -30,6 +33,7 @@ class Command(BaseCommand):
             slow_concurrency=tuple(int(part) for part in options["slow"].split(",") if part),
             only=tuple(part for part in options["only"].split(",") if part),
             compare_auth=not options["no_auth_compare"],
+            compare_aiohttp=not options["no_aiohttp_compare"],
             say=lambda line: self.stderr.write(line),
         )
         if options["smoke"]:
