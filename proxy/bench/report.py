@@ -48,6 +48,8 @@ def _notes(result: ScenarioResult) -> list[str]:
                 notes.append(
                     f"  {label}: {extra.cpu_us_per_event:.1f} us/event; {cost:+.1%} gateway CPU vs our client"
                 )
+    for label, failure in result.failures.items():
+        notes.append(f"  {label}: the run did not complete ({failure})")
     for run in (result.direct, gateway, *result.extra.values()):
         if run.error_kinds:
             notes.append(f"  {run.label} errors: {run.error_kinds}")

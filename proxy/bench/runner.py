@@ -42,6 +42,7 @@ class ScenarioResult:
     direct: RunFigures
     gateway: RunFigures
     extra: dict[str, RunFigures] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)  # extra runs that did not complete
 
 
 def _child_env(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -203,9 +204,13 @@ def _compare_aiohttp(
     with running(_gateway(env, simulator.url, CC_UPSTREAM_CLIENT="aiohttp"), "/health") as gateway:
         for result in chosen:
             options.say(f"scenario {result.scenario.name} again with aiohttp's client")
-            result.extra["aiohttp client"] = measure_gateway(
-                gateway, result.scenario, key, options, "gateway (aiohttp client)"
-            )
+            try:
+                result.extra["aiohttp client"] = measure_gateway(
+                    gateway, result.scenario, key, options, "gateway (aiohttp client)"
+                )
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                # A run that never finishes is a result too (streams stalled): say so, go on.
+                result.failures["aiohttp client"] = f"{type(exc).__name__}: {str(exc)[-300:]}"
 
 
 def run_benchmark(options: BenchOptions) -> list[ScenarioResult]:
