@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
+from django.contrib.admin.widgets import FilteredSelectMultiple
 
 from accounts.models import UpstreamCredential, User
 from accounts.services import AccountsError, clean_api_key
+from catalog.models import Model
 
 
 class ClientKeyCreateForm(forms.Form):
@@ -25,6 +29,19 @@ class UpstreamCredentialForm(forms.ModelForm):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text="Write-only. Leave empty to keep the current key.",
     )
+
+    allowed_models = forms.MultipleChoiceField(
+        required=False,
+        widget=FilteredSelectMultiple("models", is_stacked=False),
+        help_text="Upstream model ids this key may serve; none selected = all.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A picker over the catalog; ids stored before (even if gone from it) stay choosable.
+        ids = list(Model.objects.order_by("upstream_id").values_list("upstream_id", flat=True))
+        stored = [model_id for model_id in (self.instance.allowed_models or []) if model_id not in ids]
+        self.fields["allowed_models"].choices = [(model_id, model_id) for model_id in ids + stored]
 
     class Meta:
         model = UpstreamCredential

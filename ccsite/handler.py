@@ -26,6 +26,7 @@ from django.http import HttpResponseBase
 from django.urls import set_script_prefix, set_urlconf
 from django.utils.log import log_response
 
+from ccsite import invalidation
 from ccsite.paths import is_api_path
 
 CONNECTION_CHECK_SECONDS = 60.0
@@ -50,6 +51,8 @@ class GatewayASGIHandler(ASGIHandler):
         self._api_chain = convert_exception_to_response(self._get_response_async)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if not invalidation.started:  # once per process: load the snapshots, start polling
+            await invalidation.start()
         if scope["type"] == "http" and is_api_path(scope["path"]):
             await self._handle_api(scope, receive, send)
         else:

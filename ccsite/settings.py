@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "channels",
     "accounts",
     "proxy",
+    "catalog",
 ]
 
 # Each entry skips its work on the /v1 API path (ccsite/middleware.py), so API requests never
@@ -178,6 +179,14 @@ CCSITE_ROUTING_AFFINITY_SECONDS = env_float("CCSITE_ROUTING_AFFINITY_SECONDS", 1
 CCSITE_ROUTING_SLOT_TTL = env_float("CCSITE_ROUTING_SLOT_TTL", 60.0, minimum=1.0)
 # Requests whose client key is itself a Command Code key (user_...) go upstream with that key.
 CCSITE_PASSTHROUGH_USER_KEYS = env_bool("CCSITE_PASSTHROUGH_USER_KEYS", False)
+
+# Snapshots (catalog, ...) notice changes made by other processes within this many seconds.
+CCSITE_INVALIDATION_POLL_SECONDS = env_float("CCSITE_INVALIDATION_POLL_SECONDS", 0.5, minimum=0.05)
+# The model catalog's live refresh from GET /provider/v1/models, in the gateway process
+# (0 disables the schedule; the admin action and `manage.py models refresh` still work).
+CCSITE_MODELS_REFRESH_SECONDS = env_float("CCSITE_MODELS_REFRESH_SECONDS", 3600.0, minimum=0)
+CCSITE_MODELS_NEW_ENABLED = env_bool("CCSITE_MODELS_NEW_ENABLED", True)
+CCSITE_MODELS_REFRESH_TIMEOUT = env_float("CCSITE_MODELS_REFRESH_TIMEOUT", 10.0, minimum=0.1)
 
 # Command Code upstream (protocol §1, §3, §10).
 CC_UPSTREAM_BASE_URL = env_str("CC_UPSTREAM_BASE_URL", "https://api.commandcode.ai").rstrip("/")

@@ -1,8 +1,9 @@
 """The path every generating /v1 request takes once its surface has translated it.
 
-Remote images are fetched, the upstream is opened (which decides the HTTP status), and the
-answer is relayed by the surface's encoder. Every request leaves one ``RequestOutcome``:
-refused, failed, cancelled or served.
+The model name is resolved against the operator's catalog (unknown: 404, disabled: 403,
+neither reaches the upstream), remote images are fetched, the upstream is opened (which
+decides the HTTP status), and the answer is relayed by the surface's encoder. Every request
+leaves one ``RequestOutcome``: refused, failed, cancelled or served.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from django.http import HttpResponse, StreamingHttpResponse
 
 from accounts.keycache import KeyPrincipal
+from catalog.snapshot import served_model
 from proxy.imagefetch import fetch_remote_images
 from proxy.outcomes import RequestOutcome, record_outcome
 from proxy.routing import open_upstream
@@ -20,6 +22,15 @@ from proxy.translate.encoding import Encoder
 from proxy.translate.errors import FailedResponse, InvalidRequest
 from proxy.translate.wire import UpstreamRequest
 from proxy.upstream.errors import UpstreamError
+
+
+def resolve_model(upstream_request: UpstreamRequest) -> None:
+    """Point the request at the served model of the operator's catalog (in-process snapshot).
+
+    Raises InvalidRequest: 404 for a name the catalog does not know, 403 for a disabled model.
+    """
+    client_name = upstream_request.client_model or upstream_request.model
+    upstream_request.model = served_model(client_name).id
 
 
 def record_refusal(surface: str, principal: KeyPrincipal | None, body: object, exc: InvalidRequest) -> None:
@@ -43,6 +54,13 @@ async def generate(
         surface, principal, upstream_request.client_model, upstream_request.model, streaming
     )
     outcome.estimated_input_tokens = estimated_input_tokens
+    try:
+        resolve_model(upstream_request)
+    except InvalidRequest as exc:  # unknown (404) or disabled (403): never sent upstream
+        outcome.set_error(exc.code or "invalid_request", exc.message, status="invalid")
+        record_outcome(outcome)
+        raise
+    outcome.upstream_model = upstream_request.model
     try:
         await fetch_remote_images(upstream_request.messages)
         stream = await open_upstream(principal, upstream_request, outcome)

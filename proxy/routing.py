@@ -46,10 +46,12 @@ from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
+from django.db import DatabaseError
 
 from accounts.crypto import CredentialDecryptError, decrypt_secret
 from accounts.keycache import KeyPrincipal
 from accounts.models import UpstreamCredential
+from ccsite import invalidation
 from ccsite.sharedstate import SharedState, Until, shared_state
 from proxy import billing, credential_writer, routing_policies
 from proxy.auth import PassthroughPrincipal
@@ -173,6 +175,7 @@ class CredentialPool:
 
 
 pool = CredentialPool()
+INVALIDATION_NAME = "credentials"  # ccsite/invalidation.py
 # The shared mark of the last credential change; its reason is a fresh token per change.
 CHANGED = "route:credentials-changed"
 CHANGE_CHECK_SECONDS = 0.5
@@ -574,11 +577,21 @@ def _credentials_changed(
     pool.invalidate()
     for credential_id in (ids or ()) if enabled else ():
         _soon(clear_credential_state(credential_id))
-    _soon(announce_change())
+    _announce()
 
 
 def _credential_saved(sender: object, instance: UpstreamCredential, **_: object) -> None:
     pool.invalidate()
+    _announce()
+
+
+def _announce() -> None:
+    # Two signals: the catalog's version table (every process sharing the database polls it)
+    # and the shared-state mark (every process sharing Redis checks it on its next request).
+    try:
+        invalidation.bump(INVALIDATION_NAME)
+    except DatabaseError:
+        logger.warning("could not record the credential change for other processes", exc_info=True)
     _soon(announce_change())
 
 
@@ -604,6 +617,7 @@ def install() -> None:
 
     from accounts.signals import credentials_changed
 
+    invalidation.on_change(INVALIDATION_NAME, pool.invalidate)
     credentials_changed.connect(_credentials_changed, dispatch_uid="routing-credentials-changed")
     post_save.connect(_credential_saved, sender=UpstreamCredential, dispatch_uid="routing-credential-saved")
     post_delete.connect(

@@ -11,6 +11,10 @@ import httpx
 import pytest
 
 from accounts.keycache import key_cache
+from catalog import snapshot
+from catalog.models import Model, ModelAlias
+from catalog.seed import seed
+from ccsite import invalidation
 from tests.factories import UserFactory, make_client_key, make_credential
 from tests.live import RedisProcess, daphne_process, free_port, simulator_process
 
@@ -21,6 +25,31 @@ def _fresh_key_cache():
     key_cache.clear()
     yield
     key_cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _catalog_snapshot(request):
+    """Each test reads the catalog as its own database holds it; a flushed catalog is re-seeded.
+
+    Transactional tests (the live ones) flush every table afterwards, the data migration's seed
+    included; the seed is put back (and announced, so a live gateway reloads) before the next.
+    """
+    snapshot.forget()
+    names = request.fixturenames
+    if "transactional_db" in names or "live" in names:
+        request.getfixturevalue("transactional_db")
+        _reseed_catalog()
+    elif "db" in names:
+        request.getfixturevalue("db")
+        _reseed_catalog()
+    yield
+    snapshot.forget()
+
+
+def _reseed_catalog() -> None:
+    if not Model.objects.exists():
+        seed(Model, ModelAlias)
+        invalidation.bump(snapshot.CHANGE_NAME)
 
 
 @pytest.fixture

@@ -21,6 +21,8 @@ if "CCSITE_DATA_DIR" not in os.environ:
 os.environ.setdefault("CC_UPSTREAM_BASE_URL", "http://127.0.0.1:9")
 os.environ.setdefault("CC_RETRY_BASE_DELAY", "0.01")
 os.environ.setdefault("CC_RETRY_MAX_DELAY", "0.05")
+# No scheduled live refresh of the model catalog: tests refresh it when they mean to.
+os.environ.setdefault("CCSITE_MODELS_REFRESH_SECONDS", "0")
 
 from ccsite.settings import *  # noqa: E402, F403
 

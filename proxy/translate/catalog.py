@@ -2,13 +2,19 @@
 
 It resolves what clients type to canonical upstream ids (case-insensitively, by short name and
 through the CLI's deprecation aliases), tells which models take images, and snaps reasoning
-effort to the levels each model supports. Unknown names pass through unchanged: the upstream
-is the authority on what exists, and answers unknown ids with its own error.
+effort to the levels each model supports.
+
+``Catalog`` is the pure resolution over any model list plus operator aliases; the database
+catalog (the ``catalog`` app) builds one from its tables and ``install``s it, so ``resolve``
+answers from the operator's catalog in a gateway process and from the builtin table elsewhere.
+Translators keep an unknown name as sent; the generation path refuses it (404) before the
+upstream sees it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 DEFAULT_MODEL = "deepseek/deepseek-v4-flash"
@@ -163,6 +169,9 @@ class ModelInfo:
     efforts: tuple[str, ...]
     context_window: int
     vision: bool
+    enabled: bool = True  # False: the operator turned it off (403, never sent upstream)
+    display_name: str = ""
+    created: int = 0  # Unix seconds; 0 = unknown
 
     @property
     def owned_by(self) -> str:
@@ -176,36 +185,128 @@ def _info(model_id: str) -> ModelInfo:
     return ModelInfo(model_id, efforts, context, model_id not in TEXT_ONLY)
 
 
-_BY_LOWER = {model_id.lower(): model_id for model_id in _MODELS}
-_ALIASES_LOWER = {alias.lower(): target for alias, target in _ALIASES.items()}
+def builtin_models() -> list[ModelInfo]:
+    """The CLI's own catalog (§13), the seed of the database catalog."""
+    return [_info(model_id) for model_id in _MODELS]
 
 
-def _short_names() -> dict[str, str]:
-    seen: dict[str, list[str]] = {}
-    for model_id in _MODELS:
-        seen.setdefault(model_id.rsplit("/", 1)[-1].lower(), []).append(model_id)
-    return {short: ids[0] for short, ids in seen.items() if len(ids) == 1}
+def builtin_cli_aliases() -> dict[str, str]:
+    """§13's deprecated ids and what the CLI replaces them with."""
+    return dict(_ALIASES)
 
 
-_BY_SHORT = _short_names()
+_CONTEXT_SUFFIX = re.compile(r"\[1m\]$", re.IGNORECASE)  # Claude Code's 1M-context marker
 
 
-def _lookup(name: str) -> str | None:
-    lowered = name.lower()
-    return _BY_LOWER.get(lowered) or _ALIASES_LOWER.get(lowered) or _BY_SHORT.get(lowered)
+def _name_variants(name: str) -> list[str]:
+    """The name, then without Claude Code's ``[1m]`` marker and/or a dated suffix."""
+    variants = [name]
+    for candidate in list(variants):
+        variants.append(_CONTEXT_SUFFIX.sub("", candidate))
+    for candidate in list(variants):
+        variants.append(_DATE_SUFFIX.sub("", candidate))
+    return list(dict.fromkeys(variants))
+
+
+def _wildcard(pattern: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(part) for part in pattern.lower().split("*")) + r"\Z")
+
+
+class Catalog:
+    """Models and the names that mean them; immutable once built (a snapshot swaps it whole).
+
+    ``resolve`` order: for the name as sent, then without ``[1m]`` and/or a ``-YYYYMMDD`` /
+    ``@YYYYMMDD`` suffix: an exact id (case-insensitive), an exact operator alias, a §13 CLI
+    deprecation alias, a short name (the part after the vendor's ``/`` when unique); only then
+    operator wildcard aliases (``*`` = any characters; the most specific, i.e. the longest
+    pattern, wins). Disabled models still resolve (``info.enabled`` is False) so callers can
+    tell "disabled" from "unknown".
+    """
+
+    def __init__(
+        self,
+        models: Iterable[ModelInfo],
+        aliases: Mapping[str, str] | None = None,
+        cli_aliases: Mapping[str, str] | None = None,
+    ) -> None:
+        self.models: dict[str, ModelInfo] = {info.id: info for info in models}
+        self._by_lower = {model_id.lower(): model_id for model_id in self.models}
+        exact: dict[str, str] = {}
+        wildcards: list[tuple[str, str]] = []
+        for alias, target in (aliases or {}).items():
+            if target not in self.models:
+                continue
+            if "*" in alias:
+                wildcards.append((alias, target))
+            else:
+                exact[alias.lower()] = target
+        self.aliases = {alias: target for alias, target in (aliases or {}).items() if target in self.models}
+        self._aliases = exact
+        wildcards.sort(key=lambda item: (-len(item[0].replace("*", "")), item[0]))
+        self._wildcards = [(_wildcard(alias), target) for alias, target in wildcards]
+        cli = _ALIASES if cli_aliases is None else cli_aliases
+        self._cli = {alias.lower(): target for alias, target in cli.items() if target in self.models}
+        self._short = self._short_names()
+
+    def _short_names(self) -> dict[str, str]:
+        seen: dict[str, list[str]] = {}
+        for model_id in self.models:
+            seen.setdefault(model_id.rsplit("/", 1)[-1].lower(), []).append(model_id)
+        return {short: ids[0] for short, ids in seen.items() if len(ids) == 1}
+
+    def _lookup(self, lowered: str) -> str | None:
+        return (
+            self._by_lower.get(lowered)
+            or self._aliases.get(lowered)
+            or self._cli.get(lowered)
+            or self._short.get(lowered)
+        )
+
+    def resolve(self, name: str) -> ModelInfo | None:
+        """The model a client's name means (enabled or not), or None when nothing matches."""
+        lowered = name.strip().lower()
+        for variant in _name_variants(lowered):
+            found = self._lookup(variant)
+            if found is not None:
+                return self.models[found]
+        for pattern, target in self._wildcards:
+            if pattern.match(lowered):
+                return self.models[target]
+        return None
+
+    def enabled_models(self) -> list[ModelInfo]:
+        return [info for info in self.models.values() if info.enabled]
+
+    def listed_aliases(self) -> list[tuple[str, ModelInfo]]:
+        """Exact operator aliases whose model is enabled, as (alias, model), sorted by alias."""
+        return sorted(
+            (alias, self.models[target])
+            for alias, target in self.aliases.items()
+            if "*" not in alias and self.models[target].enabled
+        )
+
+
+BUILTIN = Catalog(builtin_models())
+_active = BUILTIN
+
+
+def install(catalog: Catalog | None) -> None:
+    """Make ``catalog`` the one ``resolve`` answers from (None: back to the builtin table)."""
+    global _active
+    _active = catalog if catalog is not None else BUILTIN
+
+
+def active() -> Catalog:
+    return _active
 
 
 def resolve(name: str) -> ModelInfo | None:
-    """The catalog entry a client's model name means, or None when the CLI would not know it."""
-    name = name.strip()
-    found = _lookup(name)
-    if found is None and _DATE_SUFFIX.search(name):
-        found = _lookup(_DATE_SUFFIX.sub("", name))
-    return _info(found) if found else None
+    """The entry a client's model name means in the active catalog, or None when unknown."""
+    return _active.resolve(name)
 
 
 def all_models() -> list[ModelInfo]:
-    return [_info(model_id) for model_id in _MODELS]
+    return builtin_models()
 
 
 def snap_effort(requested: str, supported: tuple[str, ...]) -> str | None:

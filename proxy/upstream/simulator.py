@@ -10,6 +10,8 @@ Routes
     POST /alpha/lifecycle-events, /alpha/fingerprint/record, any other /alpha/*   {"success":true}
     GET  /provider/v1/models      the §13 catalog, no auth
     GET  /_sim/health, GET|DELETE /_sim/requests, POST /_sim/keys, POST /_sim/reset, GET /_sim/scenarios
+    POST /_sim/models  change the live list: {"add": [{"id", "name"?, "context_length"?} | "id"],
+                       "remove": ["id"], "fail": 503 | null} (fail: the list answers that status)
 
 Validation of /alpha/generate (in this order, like the real service)
     401 unless ``Authorization: Bearer user_...`` (and the key is configured, when unknown keys are
@@ -115,6 +117,9 @@ class Simulator:
         self.keys: dict[str, KeyBehaviour] = dict(config.keys)
         self.generate_calls: Counter[str] = Counter()  # per key, for fail_first
         self._catalog = frozenset(info.id for info in all_models()) | frozenset(config.extra_models)
+        self._listed_extra: dict[str, dict[str, Any]] = {}  # added over /_sim/models
+        self._listed_removed: set[str] = set()
+        self._models_fail: int | None = None
         self._account_routes: dict[tuple[str, str], Callable[[str], dict[str, Any]]] = {
             ("GET", "/alpha/whoami"): sim_account.whoami,
             ("GET", "/alpha/billing/credits"): _credits,
@@ -123,13 +128,41 @@ class Simulator:
         }
 
     def is_known_model(self, model: str) -> bool:
-        return model in self._catalog or sc.is_scenario_model(model)
+        known = model in self._catalog or model in self._listed_extra
+        return known and model not in self._listed_removed or sc.is_scenario_model(model)
+
+    def _model_list(self) -> SimResponse:
+        if self._models_fail is not None:
+            raise RequestRejected(self._models_fail, "The model list is unavailable.")
+        listing = sim_account.model_list()
+        data = [entry for entry in listing["data"] if entry["id"] not in self._listed_removed]
+        data += [
+            entry for model_id, entry in self._listed_extra.items() if model_id not in self._listed_removed
+        ]
+        return json_response(200, {**listing, "data": data})
+
+    def _change_models(self, data: Any) -> SimResponse:
+        if not isinstance(data, dict) or set(data) - {"add", "remove", "fail"}:
+            return RequestRejected(400, 'expected {"add": [...], "remove": [...], "fail": status}').response()
+        for entry in data.get("add") or ():
+            entry = {"id": entry} if isinstance(entry, str) else dict(entry)
+            entry.setdefault("name", entry["id"])
+            entry.setdefault("context_length", 200_000)
+            self._listed_extra[entry["id"]] = {**entry, "created": sim_account.CATALOG_CREATED}
+            self._listed_removed.discard(entry["id"])
+        self._listed_removed.update(data.get("remove") or ())
+        if "fail" in data:
+            self._models_fail = data["fail"]
+        return json_response(200, {"ok": True})
 
     def reset(self) -> None:
         """Forget recorded requests, counters and keys set over HTTP."""
         self.recorder.clear()
         self.generate_calls.clear()
         self.keys = dict(self.config.keys)
+        self._listed_extra.clear()
+        self._listed_removed.clear()
+        self._models_fail = None
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -168,7 +201,7 @@ class Simulator:
                 405, f"Method {method} not allowed on {GENERATE}", code="METHOD_NOT_ALLOWED"
             )
         elif (method, path) == ("GET", "/provider/v1/models"):
-            await self._respond(send, json_response(200, sim_account.model_list()), record)
+            await self._respond(send, self._model_list(), record)
         elif path.startswith("/alpha/"):
             body = await read_body(receive, self.config.max_body_bytes)
             key = self._authenticate(scope, record)
@@ -258,6 +291,8 @@ class Simulator:
             return json_response(200, {"ok": True})
         if (method, path) == ("POST", "/_sim/keys"):
             return self._set_key(_json_or_none(body))
+        if (method, path) == ("POST", "/_sim/models"):
+            return self._change_models(_json_or_none(body))
         if (method, path) == ("GET", "/_sim/scenarios"):
             return json_response(200, {name: dict(s.defaults) for name, s in sc.SCENARIOS.items()})
         return RequestRejected(404, f"No route for {method} {path}").response()

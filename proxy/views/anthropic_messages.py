@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Router
 
 from proxy.auth import client_key_auth
-from proxy.generation import generate, record_refusal
+from proxy.generation import generate, record_refusal, resolve_model
 from proxy.requests import parse_json_body
 from proxy.signing import thinking_key
 from proxy.surfaces import json_response
@@ -56,4 +56,5 @@ async def messages(request: HttpRequest) -> HttpResponse | StreamingHttpResponse
 async def count_tokens(request: HttpRequest) -> HttpResponse:
     body = parse_json_body(request)
     parsed = parse_count_tokens_request(body, request.headers, thinking_key=thinking_key())
+    resolve_model(parsed.upstream)  # an unknown or disabled model is refused here too
     return json_response({"input_tokens": calibrated_estimate(parsed.upstream)[0]})

@@ -69,14 +69,12 @@ def test_credential_secret_never_appears_in_admin_pages(admin_client):
 
 def test_credential_secret_field_is_write_only(admin_client):
     url = reverse("admin:accounts_upstreamcredential_add")
-    response = admin_client.post(
-        url, {"label": "new", "api_key": SECRET, "enabled": "on", "weight": 1, "allowed_models": "[]"}
-    )
+    response = admin_client.post(url, {"label": "new", "api_key": SECRET, "enabled": "on", "weight": 1})
     assert response.status_code == 302, response.content.decode()[:2000]
     credential = UpstreamCredential.objects.get(label="new")
     # Changing other fields with the key left empty keeps the stored key.
     change = reverse("admin:accounts_upstreamcredential_change", args=[credential.pk])
-    response = admin_client.post(change, {"label": "new", "api_key": "", "weight": 2, "allowed_models": "[]"})
+    response = admin_client.post(change, {"label": "new", "api_key": "", "weight": 2})
     assert response.status_code == 302
     credential.refresh_from_db()
     assert (credential.weight, credential.enabled, credential.secret_last4) == (2, False, "QRST")
