@@ -25,8 +25,10 @@ API
         small query per poll, off the hot path; nothing per request.
 
 Backends: the version table works with SQLite shared by several Daphne processes and with
-PostgreSQL, no Redis needed. A failed poll is logged and retried on the next tick; reload
-errors are logged and the old snapshot kept.
+PostgreSQL, no Redis needed. With REDIS_URL set, ``bump`` also increments the Redis key
+``ccsite:changes:<name>`` once the transaction commits, and the poll is one ``MGET`` of those
+keys instead of a query (the tables stay the source of truth). A failed poll is logged and
+retried on the next tick; reload errors are logged and the old snapshot kept.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from django.db.models import F
 
 logger = logging.getLogger(__name__)
@@ -72,6 +74,9 @@ def bump(name: str) -> None:
     updated = ChangeVersion.objects.filter(name=name).update(version=F("version") + 1)
     if not updated:
         ChangeVersion.objects.get_or_create(name=name, defaults={"version": 1})
+    if settings.REDIS_URL:
+        # After the commit, or another process could reload before the change is visible.
+        transaction.on_commit(lambda: _redis().incr(REDIS_PREFIX + name))
     run_reloads(name)
 
 
@@ -83,9 +88,26 @@ def run_reloads(name: str) -> None:
             logger.exception("reload of %r failed", name)
 
 
+REDIS_PREFIX = "ccsite:changes:"
+_redis_client: Any = None
+
+
+def _redis() -> Any:
+    global _redis_client
+    if _redis_client is None:
+        import redis
+
+        _redis_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+    return _redis_client
+
+
 def read_versions() -> dict[str, int]:
     from catalog.models import ChangeVersion
 
+    if settings.REDIS_URL:
+        names = sorted(_reloads)
+        values = _redis().mget([REDIS_PREFIX + name for name in names]) if names else []
+        return {name: int(value) for name, value in zip(names, values, strict=True) if value is not None}
     return dict(ChangeVersion.objects.values_list("name", "version"))
 
 

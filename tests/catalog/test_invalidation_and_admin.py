@@ -66,3 +66,54 @@ def test_credential_form_picks_allowed_models_from_the_catalog(admin_client):
     )
     assert response.status_code == 302, response.content.decode()[:1500]
     assert sorted(UpstreamCredential.objects.get(label="picked").allowed_models) == ["gpt-5.4", "gpt-5.5"]
+
+
+@pytest.fixture
+def redis_url(settings):
+    import shutil
+    import subprocess
+    import time
+
+    import redis
+
+    from tests.live import free_port
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            redis.Redis.from_url(url).ping()
+            break
+        except redis.ConnectionError:
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+    settings.REDIS_URL = url
+    invalidation._redis_client = None
+    yield url
+    invalidation._redis_client = None
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def test_with_redis_a_bump_is_seen_through_a_version_key(redis_url, transactional_db):
+    import redis
+
+    calls = []
+    invalidation.on_change("test-redis", lambda: calls.append("reload"))
+    try:
+        invalidation.bump("test-redis")  # no transaction open: the key is incremented at once
+        assert calls == ["reload"]
+        assert int(redis.Redis.from_url(redis_url).get("ccsite:changes:test-redis")) == 1
+        invalidation.poll_once()
+        calls.clear()
+        assert invalidation.poll_once() == []
+        redis.Redis.from_url(redis_url).incr("ccsite:changes:test-redis")  # another process
+        assert invalidation.poll_once() == ["test-redis"] and calls == ["reload"]
+    finally:
+        invalidation._reloads.pop("test-redis")
