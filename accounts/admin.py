@@ -146,22 +146,90 @@ class UpstreamCredentialAdmin(admin.ModelAdmin):
         "label",
         "masked_secret",
         "enabled",
+        "routing_state",
+        "cooldown",
+        "in_flight",
         "weight",
         "max_concurrent",
-        "cooldown_until",
         "last_error",
         "last_used_at",
+        "billing_summary",
     ]
     list_filter = ["enabled"]
     search_fields = ["label"]
-    readonly_fields = ["masked_secret", "last_error", "last_error_at", "last_used_at", "created_at"]
-    actions = ["enable_credentials", "disable_credentials"]
+    readonly_fields = [
+        "masked_secret",
+        "disabled_reason",
+        "last_error",
+        "last_error_at",
+        "last_used_at",
+        "created_at",
+        "billing_summary",
+        "billing_refreshed_at",
+    ]
+    actions = ["enable_credentials", "disable_credentials", "refresh_billing"]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        # Live routing state for every row at once (shared state; this process's in memory).
+        from proxy.credential_report import credential_report_sync
+
+        self._live = {entry["id"]: entry for entry in credential_report_sync(in_gateway=True)}
+        return super().changelist_view(request, extra_context)
+
+    def _live_of(self, obj: UpstreamCredential) -> dict:
+        return getattr(self, "_live", {}).get(obj.pk, {})
+
+    @admin.display(description="state")
+    def routing_state(self, obj: UpstreamCredential) -> str:
+        state = self._live_of(obj).get("state", "")
+        return f"{state}: {obj.disabled_reason}" if state == "disabled" and obj.disabled_reason else state
+
+    @admin.display(description="cooling until")
+    def cooldown(self, obj: UpstreamCredential) -> str:
+        live = self._live_of(obj)
+        if not live.get("cooldown_until"):
+            return "-"
+        return f"{live['cooldown_until']} ({live.get('cooldown_reason') or 'cooling'})"
+
+    @admin.display(description="in flight")
+    def in_flight(self, obj: UpstreamCredential) -> str:
+        value = self._live_of(obj).get("in_flight")
+        return "-" if value is None else str(value)
+
+    @admin.display(description="billing")
+    def billing_summary(self, obj: UpstreamCredential) -> str:
+        snap = obj.billing or {}
+        if not snap:
+            return "-"
+        parts = []
+        if snap.get("credits_remaining") is not None:
+            parts.append(f"${snap['credits_remaining']:g} left")
+        if snap.get("plan"):
+            parts.append(str(snap["plan"]))
+        if snap.get("period_end_iso"):
+            parts.append(f"renews {str(snap['period_end_iso'])[:10]}")
+        if snap.get("error"):
+            parts.append(f"last refresh failed: {snap['error']}")
+        return ", ".join(parts) or "-"
+
+    @admin.action(description="Refresh billing of selected credentials")
+    def refresh_billing(self, request: HttpRequest, queryset: QuerySet[UpstreamCredential]) -> None:
+        from proxy.billing import refresh_billing_sync
+
+        results = refresh_billing_sync([c.pk for c in queryset])
+        failed = {label: error for label, error in results.items() if error}
+        level = messages.WARNING if failed else messages.SUCCESS
+        text = f"Refreshed billing of {len(results) - len(failed)} credential(s)."
+        if failed:
+            text += " Failed: " + "; ".join(f"{label}: {error}" for label, error in failed.items())
+        self.message_user(request, text, level)
 
     def get_fields(self, request: HttpRequest, obj: UpstreamCredential | None = None) -> list[str]:
         fields = list(UpstreamCredentialForm.Meta.fields)
         if obj is not None:
             fields[1:1] = ["masked_secret"]
-            fields += ["last_error", "last_error_at", "last_used_at", "created_at"]
+            fields += ["disabled_reason", "last_error", "last_error_at", "last_used_at", "created_at"]
+            fields += ["billing_summary", "billing_refreshed_at"]
         return fields
 
     @admin.display(description="API key")

@@ -109,6 +109,13 @@ class UpstreamCredential(models.Model):
     last_error = models.CharField(max_length=300, blank=True, editable=False)
     last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
     cooldown_until = models.DateTimeField(null=True, blank=True)
+    # Written by routing (proxy/routing.py) off the request path; shown in the admin.
+    cooldown_reason = models.CharField(max_length=200, blank=True, editable=False)
+    disabled_reason = models.CharField(
+        max_length=300, blank=True, help_text="Why routing disabled this key (e.g. refused with 401)."
+    )
+    billing = models.JSONField(default=dict, blank=True, editable=False)
+    billing_refreshed_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 

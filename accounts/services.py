@@ -16,6 +16,7 @@ from accounts import crypto, keys
 from accounts.keycache import key_cache
 from accounts.limits import PERIODS
 from accounts.models import ClientKey, UpstreamCredential, User
+from accounts.signals import credentials_changed
 from ccsite import invalidation
 
 
@@ -104,8 +105,14 @@ def credential_set_secret(*, credential: UpstreamCredential, api_key: str) -> No
 
 
 def credential_set_enabled(*, credentials: list[UpstreamCredential], enabled: bool) -> int:
+    """Enable or disable; enabling also forgets why routing disabled or cooled the key."""
     ids = [credential.pk for credential in credentials]
-    return UpstreamCredential.objects.filter(pk__in=ids).update(enabled=enabled)
+    fields: dict[str, object] = {"enabled": enabled}
+    if enabled:
+        fields.update(disabled_reason="", cooldown_until=None, cooldown_reason="")
+    count = UpstreamCredential.objects.filter(pk__in=ids).update(**fields)
+    credentials_changed.send(sender=UpstreamCredential, ids=ids, enabled=enabled)
+    return count
 
 
 @transaction.atomic

@@ -7,6 +7,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
+from proxy import credential_writer, routing
 from proxy.upstream.client import close_upstream_client
 
 
@@ -16,6 +17,8 @@ async def lifespan_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            await routing.settle()
+            await credential_writer.flush()
             await close_upstream_client()
             from usage.recorder import writer
 

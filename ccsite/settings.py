@@ -170,6 +170,27 @@ if CCSITE_AUTH_DISABLED and not set(ALLOWED_HOSTS) <= {"127.0.0.1", "localhost",
 # Upstream credentials are re-read (and decrypted) at most this often per process.
 CCSITE_CREDENTIAL_CACHE_SECONDS = env_float("CCSITE_CREDENTIAL_CACHE_SECONDS", 10.0)
 
+# Credential routing (proxy/routing.py). auto = daily_burn once billing snapshots exist, else
+# round_robin (weighted).
+CCSITE_ROUTING_POLICY = env_choice(
+    "CCSITE_ROUTING_POLICY",
+    "auto",
+    ("auto", "round_robin", "least_in_flight", "drain_first", "balance_priority", "daily_burn"),
+)
+# A failure before the first byte moves the request to another key at most this many times.
+CCSITE_ROUTING_MAX_FAILOVERS = env_int("CCSITE_ROUTING_MAX_FAILOVERS", 3, minimum=0)
+# Transient failures (plain 429, 5xx, network) cool a key for base * 2^(n-1) seconds, capped.
+CCSITE_ROUTING_COOLDOWN_BASE = env_float("CCSITE_ROUTING_COOLDOWN_BASE", 5.0)
+CCSITE_ROUTING_COOLDOWN_MAX = env_float("CCSITE_ROUTING_COOLDOWN_MAX", 300.0)
+# A model refused by a key's plan (402/403) is not sent to that key again for this long.
+CCSITE_ROUTING_MODEL_EXCLUSION_SECONDS = env_float("CCSITE_ROUTING_MODEL_EXCLUSION_SECONDS", 3600.0)
+# A conversation stays on its key for this long after its last request (upstream prompt cache).
+CCSITE_ROUTING_AFFINITY_SECONDS = env_float("CCSITE_ROUTING_AFFINITY_SECONDS", 1800.0)
+# Concurrency slots expire this long after their last renewal (a crashed process frees its own).
+CCSITE_ROUTING_SLOT_TTL = env_float("CCSITE_ROUTING_SLOT_TTL", 60.0, minimum=1.0)
+# Requests whose client key is itself a Command Code key (user_...) go upstream with that key.
+CCSITE_PASSTHROUGH_USER_KEYS = env_bool("CCSITE_PASSTHROUGH_USER_KEYS", False)
+
 # Snapshots (catalog, ...) notice changes made by other processes within this many seconds.
 CCSITE_INVALIDATION_POLL_SECONDS = env_float("CCSITE_INVALIDATION_POLL_SECONDS", 0.5, minimum=0.05)
 # The model catalog's live refresh from GET /provider/v1/models, in the gateway process
@@ -203,6 +224,18 @@ CC_DEFAULT_MAX_TOKENS = env_int("CC_DEFAULT_MAX_TOKENS", 64000, minimum=1)
 CC_STATUS_PEEK_SECONDS = env_float("CC_STATUS_PEEK_SECONDS", 1.0)
 CC_MAX_CONNECTIONS = env_int("CC_MAX_CONNECTIONS", 4096, minimum=1)
 CC_MAX_KEEPALIVE_CONNECTIONS = env_int("CC_MAX_KEEPALIVE_CONNECTIONS", 256, minimum=0)
+# Outbound HTTP(S) proxy for every call out (upstream, billing, catalog, images); empty: the
+# environment's HTTPS_PROXY/HTTP_PROXY. NO_PROXY hosts always go direct.
+CC_UPSTREAM_PROXY = env_str("CC_UPSTREAM_PROXY", "")
+# The upstream HTTP client: ours (http1) or aiohttp's, for the benchmark's comparison only.
+CC_UPSTREAM_CLIENT = env_choice("CC_UPSTREAM_CLIENT", "http1", ("http1", "aiohttp"))
+
+# Billing snapshots of upstream credentials (proxy/billing.py); 0 = only on demand.
+CCSITE_BILLING_REFRESH_SECONDS = env_float("CCSITE_BILLING_REFRESH_SECONDS", 0.0)
+CCSITE_LOW_BALANCE_WEBHOOK_URL = env_str("CCSITE_LOW_BALANCE_WEBHOOK_URL", "")
+CCSITE_LOW_BALANCE_THRESHOLD = (
+    env_float("CCSITE_LOW_BALANCE_THRESHOLD", 0.0) if env_str("CCSITE_LOW_BALANCE_THRESHOLD", "") else None
+)
 
 # Client-facing behaviour of the /v1 surfaces.
 CCSITE_KEEPALIVE_SECONDS = env_float("CCSITE_KEEPALIVE_SECONDS", 5.0, minimum=0.05)

@@ -38,7 +38,7 @@ API (all ``async``):
 ``get_until(name) -> Until | None`` / ``get_many_until(names) -> list[Until | None]``
     The deadline(s) still in the future, or None.
 ``clear(name) -> None``
-    Forget a deadline or a claim.
+    Forget a deadline, a claim or a ``next_index`` counter.
 ``claim(name, ttl_seconds) -> bool``
     True for exactly one caller until the claim expires or is cleared (half-open trials).
 ``next_index(name) -> int``
@@ -168,6 +168,7 @@ class MemoryState:
     async def clear(self, name: str) -> None:
         self._untils.pop(name, None)
         self._claims.pop(name, None)
+        self._counters.pop(name, None)
 
     async def claim(self, name: str, ttl_seconds: float) -> bool:
         now = time.monotonic()

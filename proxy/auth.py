@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from django.conf import settings
 from django.http import HttpRequest
 from ninja.security.base import AuthBase
@@ -12,6 +14,21 @@ from accounts.selectors import client_key_get_by_secret
 
 # Who a request belongs to when authentication is switched off for a benchmark.
 ANONYMOUS = KeyPrincipal(key_id=0, key_name="auth-disabled", user_id=0, username="anonymous")
+
+
+@dataclass(frozen=True, slots=True)
+class PassthroughPrincipal(KeyPrincipal):
+    """A client that presented its own Command Code key (CCSITE_PASSTHROUGH_USER_KEYS): the
+    request goes upstream with that key; logs see only its last four characters."""
+
+    upstream_key: str = field(default="", repr=False)
+
+
+def passthrough_principal(key: str) -> PassthroughPrincipal:
+    return PassthroughPrincipal(
+        key_id=0, key_name="passthrough", user_id=0, username=f"passthrough …{key[-4:]}", upstream_key=key
+    )
+
 
 MISSING_KEY = "Missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'."
 INVALID_KEY = "Invalid API key (unknown, revoked or expired)."
@@ -43,6 +60,8 @@ class ClientKeyAuth(AuthBase):
         if key is None:
             request.ccsite_auth_problem = MISSING_KEY  # type: ignore[attr-defined]
             return None
+        if settings.CCSITE_PASSTHROUGH_USER_KEYS and key.startswith("user_"):
+            return passthrough_principal(key)
         principal = await client_key_get_by_secret(key)
         if principal is None:
             request.ccsite_auth_problem = INVALID_KEY  # type: ignore[attr-defined]

@@ -114,7 +114,7 @@ async def generate(
         await _admit(outcome, limits, upstream_request)
     try:
         await fetch_remote_images(upstream_request.messages)
-        stream = await open_upstream(principal, upstream_request)
+        stream = await open_upstream(principal, upstream_request, outcome)
     except UpstreamError as exc:
         failure_outcome(outcome, exc.failure)
         raise

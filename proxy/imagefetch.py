@@ -22,6 +22,7 @@ from django.conf import settings
 from proxy.translate.errors import InvalidRequest
 from proxy.translate.media import IMAGE_TYPES, remote_images
 from proxy.translate.wire import ImagePart, WireMessage
+from proxy.upstream.outbound import outbound_client_options
 
 
 def _refuse(message: str) -> InvalidRequest:
@@ -52,10 +53,15 @@ async def _download(url: str) -> tuple[bytes, str]:
     address = await _public_address(host, port)
     pinned = target.copy_with(host=address)
     limit, seconds = settings.CCSITE_IMAGE_FETCH_MAX_BYTES, settings.CCSITE_IMAGE_FETCH_TIMEOUT
-    async with httpx.AsyncClient(timeout=seconds, follow_redirects=False) as client:
-        request = client.build_request(
-            "GET", pinned, headers={"Host": target.netloc.decode()}, extensions={"sni_hostname": host}
-        )
+    options = outbound_client_options(url, timeout=seconds)
+    async with httpx.AsyncClient(follow_redirects=False, **options) as client:
+        if options["proxy"]:
+            # Through the outbound proxy (it resolves the name); the address was checked above.
+            request = client.build_request("GET", target)
+        else:
+            request = client.build_request(
+                "GET", pinned, headers={"Host": target.netloc.decode()}, extensions={"sni_hostname": host}
+            )
         async with asyncio.timeout(seconds):
             response = await client.send(request, stream=True)
             try:

@@ -1,36 +1,76 @@
-"""Which upstream credential serves a request: the seam the credential-routing issue fills in.
+"""Which upstream credential serves a request: eligibility, policy, failover, cooldowns, slots.
 
 Credentials are read from the database at most once per CCSITE_CREDENTIAL_CACHE_SECONDS per
-process and kept decrypted in memory, so choosing one costs no query on the hot path. Today a
-request gets a weighted random pick among the enabled credentials that allow its model, and
-retries stay on it; cooldowns, concurrency limits and failover arrive with routing.
+process (at once after a change in this process) and kept decrypted in memory, so choosing
+one costs no query. What several processes must agree on lives in the shared state
+(ccsite/sharedstate.py; Redis when REDIS_URL is set), under these names:
+
+``route:cool:<id>``          the key is cooling down until T (reason: why)
+``route:model:<id>:<model>`` the key's plan refused this model (402/403) until T
+``route:probe:<id>``         the key failed transiently: after its cooldown one trial decides
+``route:trial:<id>``         the claim of the one request making that trial (half-open)
+``route:fails:<id>``         consecutive transient failures (growing backoff)
+``route:slots:<id>``         concurrency slots: in flight now, capped by max_concurrent
+``route:rr``                 the round-robin position
+``route:aff:<session>``      the key a conversation used last (session affinity)
+
+Eligible: enabled, allowed for the model, not cooling, not excluded for the model, not out of
+credit (billing snapshot) and with a free slot. ``max_concurrent`` is enforced by refusing:
+when every otherwise eligible key is at its cap the request gets 429 with ``Retry-After: 1``
+(never queued, so a client's own retry logic applies). Slots are renewed while held and
+expire after CCSITE_ROUTING_SLOT_TTL seconds otherwise.
+
+The upstream client's classification (proxy/translate/failures.py) drives every reaction:
+401 disables the key and records why; 402/403 plan gating excludes the model on that key
+for CCSITE_ROUTING_MODEL_EXCLUSION_SECONDS; a 429 usage window cools the key until the
+reset the upstream gave; credits exhausted cool it until its billing period renews (or an
+hour); other 429s, 5xx, network errors and timeouts cool it for base * 2^(n-1) seconds, then
+one trial request (half-open) decides. A failure before any visible output moves the request
+to the next eligible key (at most CCSITE_ROUTING_MAX_FAILOVERS times, same body); after the
+first byte nothing is retried (proxy/upstream/stream.py).
+
+With no eligible key the client learns why: none configured -> 503; all disabled -> 503;
+none allowed for the model -> 403; all cooling until T -> 429 with Retry-After; all at
+their concurrency cap -> 429 with Retry-After: 1.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import random
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
+from django.db import DatabaseError
 
 from accounts.crypto import CredentialDecryptError, decrypt_secret
 from accounts.keycache import KeyPrincipal
-from accounts.selectors import credentials_enabled
-from proxy.translate.errors import UPSTREAM, ClientError, FailedResponse
-from proxy.translate.failures import UpstreamFailure
+from accounts.models import UpstreamCredential
+from ccsite import invalidation
+from ccsite.sharedstate import SharedState, Until, shared_state
+from proxy import billing, credential_writer, routing_policies
+from proxy.auth import PassthroughPrincipal
+from proxy.outcomes import RequestOutcome
+from proxy.translate.errors import PERMISSION, RATE_LIMIT, UNAVAILABLE, ClientError, FailedResponse
+from proxy.translate.failures import CREDENTIAL_KINDS, FailureKind, UpstreamFailure
 from proxy.translate.wire import UpstreamRequest
 from proxy.upstream.commandcode import Credential, UpstreamStream, open_stream
 
 logger = logging.getLogger(__name__)
 
 NO_CREDENTIAL = ClientError(
-    UPSTREAM,
-    "No upstream Command Code credential is configured for this model; an operator must add one.",
+    UNAVAILABLE,
+    "No upstream Command Code credential is configured; an operator must add one.",
     code="no_upstream_credential",
 )
+TRIAL_SECONDS = 60.0  # a half-open trial that never reports frees its claim after this
+PROBE_SECONDS = 3600.0  # how long a transient failure is remembered for the half-open trial
+QUOTA_FALLBACK_SECONDS = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,69 +78,559 @@ class RoutableCredential:
     credential: Credential
     weight: int
     allowed_models: frozenset[str]
+    max_concurrent: int | None = None
+    enabled: bool = True
+    credits_remaining: float | None = None
+    period_end: float | None = None
+
+    @property
+    def id(self) -> int:
+        return self.credential.id
 
     def serves(self, model: str) -> bool:
         return not self.allowed_models or model in self.allowed_models
 
+    def out_of_credit(self, now: float) -> bool:
+        return (
+            self.credits_remaining is not None
+            and self.credits_remaining <= 0
+            and (self.period_end is None or self.period_end > now)
+        )
 
-def _load_credentials() -> list[RoutableCredential]:
-    routable = []
-    for row in credentials_enabled():
+
+def _billing_numbers(billing: dict | None) -> tuple[float | None, float | None]:
+    if not isinstance(billing, dict):
+        return None, None
+    credits, period_end = billing.get("credits_remaining"), billing.get("period_end")
+    return (
+        float(credits) if isinstance(credits, int | float) else None,
+        float(period_end) if isinstance(period_end, int | float) else None,
+    )
+
+
+def _routable(row: UpstreamCredential) -> RoutableCredential | None:
+    api_key = ""
+    if row.enabled:
         try:
             api_key = decrypt_secret(row.secret_encrypted)
         except CredentialDecryptError:
             logger.error("credential %s cannot be decrypted with the configured keys; skipped", row.label)
-            continue
-        credential = Credential(id=row.pk, label=row.label, api_key=api_key)
-        routable.append(RoutableCredential(credential, row.weight, frozenset(row.allowed_models or ())))
-    return routable
+            return None
+    credits, period_end = _billing_numbers(row.billing)
+    return RoutableCredential(
+        Credential(id=row.pk, label=row.label, api_key=api_key),
+        row.weight,
+        frozenset(row.allowed_models or ()),
+        row.max_concurrent or None,
+        row.enabled,
+        credits,
+        period_end,
+    )
+
+
+def _load_credentials() -> list[RoutableCredential]:
+    rows = UpstreamCredential.objects.order_by("label")
+    return [entry for entry in map(_routable, rows) if entry is not None]
 
 
 class CredentialPool:
-    """Enabled credentials, cached per process for a few seconds."""
+    """Every credential (enabled or not), cached per process for a few seconds."""
 
     def __init__(self) -> None:
         self._credentials: list[RoutableCredential] = []
         self._loaded_at = float("-inf")
+        # Disabled by routing here, until the database shows it (the write is queued).
+        self._disabling: set[int] = set()
+        self._checked_at = float("-inf")
+        self._change_token = ""
 
-    async def for_model(self, model: str) -> list[RoutableCredential]:
-        if time.monotonic() - self._loaded_at > settings.CCSITE_CREDENTIAL_CACHE_SECONDS:
-            self._credentials = await sync_to_async(_load_credentials)()
+    async def all(self) -> list[RoutableCredential]:
+        now = time.monotonic()
+        if now - self._checked_at > CHANGE_CHECK_SECONDS:
+            # Another process changed credentials (admin, command): reload within ~1 s.
+            self._checked_at = now
+            mark = await shared_state().get_until(CHANGED)
+            token = mark.reason if mark is not None else ""
+            if token != self._change_token:
+                self._change_token = token
+                self._loaded_at = float("-inf")
+        if now - self._loaded_at > settings.CCSITE_CREDENTIAL_CACHE_SECONDS:
+            loaded = await sync_to_async(_load_credentials)()
+            self._disabling &= {entry.id for entry in loaded if entry.enabled}
+            self._credentials = [self._overridden(entry) for entry in loaded]
             self._loaded_at = time.monotonic()
-        return [entry for entry in self._credentials if entry.serves(model)]
+        return self._credentials
+
+    def _overridden(self, entry: RoutableCredential) -> RoutableCredential:
+        return replace(entry, enabled=False) if entry.id in self._disabling else entry
+
+    def mark_disabled(self, credential_id: int) -> None:
+        """Disable a key at once in this process (the database write follows)."""
+        self._disabling.add(credential_id)
+        self._credentials = [self._overridden(entry) for entry in self._credentials]
 
     def invalidate(self) -> None:
         self._loaded_at = float("-inf")
+        self._checked_at = float("-inf")
 
 
 pool = CredentialPool()
+INVALIDATION_NAME = "credentials"  # ccsite/invalidation.py
+# The shared mark of the last credential change; its reason is a fresh token per change.
+CHANGED = "route:credentials-changed"
+CHANGE_CHECK_SECONDS = 0.5
 
 
-class WeightedChooser:
-    """Picks one credential by weight and keeps it for the retries of this request."""
+async def announce_change() -> None:
+    """Tell every process (through the shared state) to reload credentials."""
+    await shared_state().set_until(CHANGED, time.time() + 30 * 86400, uuid.uuid4().hex)
 
-    def __init__(self, candidates: list[RoutableCredential]) -> None:
-        self._candidates = candidates
-        self._chosen: Credential | None = None
 
-    def choose(self, failed: Credential | None, failure: UpstreamFailure | None) -> Credential | None:
-        if self._chosen is None and len(self._candidates) == 1:
-            self._chosen = self._candidates[0].credential
-        if self._chosen is None:
-            weights = [max(entry.weight, 0) for entry in self._candidates]
-            if not any(weights):
-                weights = [1] * len(self._candidates)
-            self._chosen = random.choices(self._candidates, weights=weights)[0].credential
-        return self._chosen
+def _cool(credential_id: int) -> str:
+    return f"route:cool:{credential_id}"
 
-    def report(self, credential: Credential, failure: UpstreamFailure | None) -> None:
-        # Routing will record last errors and cooldowns here (persisted after the response).
+
+def _model(credential_id: int, model: str) -> str:
+    return f"route:model:{credential_id}:{model}"
+
+
+def _probe(credential_id: int) -> str:
+    return f"route:probe:{credential_id}"
+
+
+def _trial(credential_id: int) -> str:
+    return f"route:trial:{credential_id}"
+
+
+def _slots(credential_id: int) -> str:
+    return f"route:slots:{credential_id}"
+
+
+def _affinity(session: str) -> str:
+    return f"route:aff:{session}"
+
+
+# Slots held by this process, renewed in the background so long streams keep theirs.
+_held: dict[str, str] = {}  # token -> slot name
+_renewer: asyncio.Task[None] | None = None
+
+
+async def _renew_forever(state: SharedState) -> None:
+    ttl = settings.CCSITE_ROUTING_SLOT_TTL
+    while _held:
+        await asyncio.sleep(ttl / 3)
+        for token, name in list(_held.items()):
+            try:
+                await state.renew_slot(name, token, ttl)
+            except Exception:
+                logger.warning("could not renew a concurrency slot", exc_info=True)
+
+
+def _start_renewer(state: SharedState) -> None:
+    global _renewer
+    loop = asyncio.get_running_loop()
+    if _renewer is None or _renewer.done() or _renewer.get_loop() is not loop:
+        _renewer = loop.create_task(_renew_forever(state))
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+def _in_background(coroutine: object) -> None:
+    task = asyncio.get_running_loop().create_task(coroutine)  # type: ignore[arg-type]
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+@dataclass(slots=True)
+class _Screened:
+    """Candidates for one pick, and why the others were left out."""
+
+    ready: list[RoutableCredential] = field(default_factory=list)
+    half_open: set[int] = field(default_factory=set)
+    configured: int = 0
+    enabled: int = 0
+    allowed: int = 0
+    cooling_until: float | None = None
+
+
+async def _screen(
+    state: SharedState, entries: list[RoutableCredential], model: str, exclude: set[int]
+) -> _Screened:
+    screened = _Screened(configured=len(entries))
+    enabled = [entry for entry in entries if entry.enabled]
+    screened.enabled = len(enabled)
+    allowed = [entry for entry in enabled if entry.serves(model) and entry.id not in exclude]
+    names = [
+        name for entry in allowed for name in (_cool(entry.id), _model(entry.id, model), _probe(entry.id))
+    ]
+    values = await state.get_many_until(names)
+    now = time.time()
+    for index, entry in enumerate(allowed):
+        cool, model_block, probe = values[3 * index : 3 * index + 3]
+        if model_block is not None:
+            continue
+        screened.allowed += 1
+        blocked_until = cool.until if cool is not None else None
+        if entry.out_of_credit(now):
+            blocked_until = max(blocked_until or 0.0, entry.period_end or now + QUOTA_FALLBACK_SECONDS)
+        if blocked_until is not None:
+            if screened.cooling_until is None or blocked_until < screened.cooling_until:
+                screened.cooling_until = blocked_until
+            continue
+        if probe is not None:
+            screened.half_open.add(entry.id)
+        screened.ready.append(entry)
+    return screened
+
+
+def _no_eligible_error(screened: _Screened, model: str, busy: bool) -> ClientError:
+    if screened.configured == 0:
+        return NO_CREDENTIAL
+    if screened.enabled == 0:
+        return ClientError(
+            UNAVAILABLE,
+            f"All {screened.configured} upstream Command Code credentials are disabled; "
+            "an operator must enable or replace one.",
+            code="upstream_credentials_disabled",
+        )
+    if screened.allowed == 0:
+        return ClientError(
+            PERMISSION,
+            f"No upstream Command Code credential is allowed to serve the model {model!r}.",
+            code="model_not_allowed_on_any_credential",
+        )
+    if busy:
+        return ClientError(
+            RATE_LIMIT,
+            "Every upstream Command Code credential is at its concurrency limit; retry shortly.",
+            code="upstream_credentials_busy",
+            retry_after=1.0,
+        )
+    until = screened.cooling_until or time.time() + 1
+    when = datetime.fromtimestamp(until, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return ClientError(
+        RATE_LIMIT,
+        f"Every upstream Command Code credential for this model is cooling down until {when}.",
+        code="upstream_credentials_cooling",
+        retry_after=max(1.0, until - time.time()),
+    )
+
+
+class RoutingChooser:
+    """One request's routing: the first pick, failovers, reports, and its concurrency slot.
+
+    Implements proxy.upstream.credentials.CredentialChooser.
+    """
+
+    def __init__(
+        self, model: str, session: str, outcome: RequestOutcome | None, state: SharedState | None = None
+    ) -> None:
+        self.model = model
+        self.session = session
+        self.outcome = outcome
+        self.state = state or shared_state()
+        self.failovers = 0
+        self._tried: set[int] = set()
+        self._slot: tuple[str, str] | None = None
+        self._half_open: set[int] = set()
+        self._entries: dict[int, RoutableCredential] = {}
+        self.current: RoutableCredential | None = None
+        self.last_error: ClientError | None = None
+
+    # Picking.
+
+    async def pick(self, exclude: set[int]) -> RoutableCredential | None:
+        entries = await pool.all()
+        self._entries = {entry.id: entry for entry in entries}
+        screened = await _screen(self.state, entries, self.model, exclude)
+        ordered = await self._order(screened.ready)
+        busy = False
+        for entry in ordered:
+            if entry.id in screened.half_open and not await self.state.claim(_trial(entry.id), TRIAL_SECONDS):
+                continue  # another request is making this key's trial
+            if await self._take_slot(entry):
+                if entry.id in screened.half_open:
+                    self._half_open.add(entry.id)
+                self._use(entry)
+                return entry
+            busy = True
+        self.last_error = _no_eligible_error(screened, self.model, busy or bool(ordered))
+        return None
+
+    async def _order(self, ready: list[RoutableCredential]) -> list[RoutableCredential]:
+        if not ready:
+            return []
+        policy = settings.CCSITE_ROUTING_POLICY
+        needs_flight = routing_policies.effective_policy(policy, [_candidate(e, 0) for e in ready])
+        in_flight = [0] * len(ready)
+        if needs_flight == "least_in_flight":
+            in_flight = [await self.state.slots_in_use(_slots(entry.id)) for entry in ready]
+        position = await self.state.next_index("route:rr") if needs_flight == "round_robin" else 0
+        candidates = [_candidate(entry, flight) for entry, flight in zip(ready, in_flight, strict=True)]
+        by_id = {entry.id: entry for entry in ready}
+        ordered = [
+            by_id[c.id]
+            for c in routing_policies.order(policy, candidates, position=position, now=time.time())
+        ]
+        if self.session:
+            pinned = await self.state.get_until(_affinity(self.session))
+            if pinned is not None and pinned.reason.isdigit() and int(pinned.reason) in by_id:
+                first = by_id[int(pinned.reason)]
+                ordered = [first] + [entry for entry in ordered if entry is not first]
+        return ordered
+
+    async def _take_slot(self, entry: RoutableCredential) -> bool:
+        limit = entry.max_concurrent or 1_000_000
+        name = _slots(entry.id)
+        token = await self.state.acquire_slot(name, limit, settings.CCSITE_ROUTING_SLOT_TTL)
+        if token is None:
+            return False
+        self._slot = (name, token)
+        _held[token] = name
+        _start_renewer(self.state)
+        return True
+
+    def _use(self, entry: RoutableCredential) -> None:
+        self.current = entry
+        self._tried.add(entry.id)
+        if self.outcome is not None:
+            self.outcome.credential_id = entry.id
+            self.outcome.credential_label = entry.credential.label
+            self.outcome.failovers = self.failovers
+
+    def _release(self) -> None:
+        slot, self._slot = self._slot, None
+        if slot is not None:
+            _held.pop(slot[1], None)
+            _in_background(self.state.release_slot(*slot))
+
+    # The CredentialChooser protocol (called by the upstream client).
+
+    async def choose(self, failed: Credential | None, failure: UpstreamFailure | None) -> Credential | None:
+        if failed is None:
+            return self.current.credential if self.current is not None else None
+        if failure is not None and (failure.retryable or failure.kind in CREDENTIAL_KINDS):
+            if self.failovers < settings.CCSITE_ROUTING_MAX_FAILOVERS:
+                self.failovers += 1
+                entry = await self.pick(exclude=set(self._tried))
+                if entry is not None:
+                    return entry.credential
+                self.failovers -= 1
+        if failure is not None and failure.retryable and failed.id in self._entries:
+            # No other key: retry this one (the client bounds retries and backs off).
+            if self._slot is None and await self._take_slot(self._entries[failed.id]):
+                return failed
+        return None
+
+    async def report(self, credential: Credential, failure: UpstreamFailure | None) -> None:
+        now = time.time()
+        if failure is None:
+            await self._succeeded(credential, now)
+            return
+        self._release()
+        await self._failed(credential, failure, now)
+
+    def finish(self) -> None:
+        """The stream ended (or the client left): give the slot back."""
+        self._release()
+
+    async def _succeeded(self, credential: Credential, now: float) -> None:
+        credential_writer.note(credential.id, last_used_at=datetime.fromtimestamp(now, UTC))
+        if credential.id in self._half_open:
+            for name in (_probe(credential.id), _trial(credential.id), f"route:fails:{credential.id}"):
+                await self.state.clear(name)
+            credential_writer.note(credential.id, cooldown_until=None, cooldown_reason="")
+        if self.session:
+            ttl = settings.CCSITE_ROUTING_AFFINITY_SECONDS
+            await self.state.set_until(_affinity(self.session), now + ttl, str(credential.id))
+
+    async def _failed(self, credential: Credential, failure: UpstreamFailure, now: float) -> None:
+        when = datetime.fromtimestamp(now, UTC)
+        message = f"{failure.status or failure.code}: {failure.message}"[:300]
+        credential_writer.note(credential.id, last_error=message, last_error_at=when)
+        until, reason = await self._reaction(credential, failure, now)
+        if until is not None:
+            credential_writer.note(
+                credential.id, cooldown_until=datetime.fromtimestamp(until, UTC), cooldown_reason=reason
+            )
+        if credential.id in self._half_open:
+            await self.state.clear(_trial(credential.id))
+
+    async def _reaction(
+        self, credential: Credential, failure: UpstreamFailure, now: float
+    ) -> tuple[float | None, str]:
+        state, kind = self.state, failure.kind
+        if kind is FailureKind.CREDENTIAL:
+            reason = (
+                f"refused by Command Code ({failure.status or 401}) at {datetime.now(UTC):%Y-%m-%d %H:%M}Z"
+            )
+            pool.mark_disabled(credential.id)
+            # Other processes skip it at once, before they reload the disabled row.
+            await state.set_until(_cool(credential.id), now + 86400, reason)
+            credential_writer.note(credential.id, enabled=False, disabled_reason=reason)
+            logger.warning("upstream credential %s disabled: %s", credential.label, reason)
+            return None, ""
+        if kind is FailureKind.MODEL:
+            until = now + settings.CCSITE_ROUTING_MODEL_EXCLUSION_SECONDS
+            await state.set_until(_model(credential.id, self.model), until, f"{self.model} not in plan")
+            return None, ""
+        if kind is FailureKind.WINDOW:
+            until = failure.reset_at or now + (failure.retry_after or settings.CCSITE_ROUTING_COOLDOWN_MAX)
+            reason = "usage window exhausted"
+        elif kind is FailureKind.QUOTA:
+            entry = self._entries.get(credential.id)
+            period_end = entry.period_end if entry is not None else None
+            until = period_end if period_end and period_end > now else now + QUOTA_FALLBACK_SECONDS
+            reason = "credits exhausted"
+        elif kind in (FailureKind.RETRYABLE, FailureKind.OVERLOADED, FailureKind.TIMEOUT):
+            failures = await state.next_index(f"route:fails:{credential.id}")
+            base, cap = settings.CCSITE_ROUTING_COOLDOWN_BASE, settings.CCSITE_ROUTING_COOLDOWN_MAX
+            until = now + min(cap, base * 2 ** min(failures - 1, 30))
+            reason = f"{failure.code} (failure {failures} in a row)"
+            await state.set_until(_probe(credential.id), until + PROBE_SECONDS, reason)
+        else:
+            return None, ""  # the request's fault, not the key's
+        await state.set_until(_cool(credential.id), float(until), reason)
+        return float(until), reason
+
+
+class PassthroughChooser:
+    """The client's own Command Code key: no pool, no shared state, retries on the same key."""
+
+    def __init__(self, principal: PassthroughPrincipal, outcome: RequestOutcome | None) -> None:
+        self.credential = Credential(id=0, label=principal.username, api_key=principal.upstream_key)
+        if outcome is not None:
+            outcome.credential_label = self.credential.label
+
+    async def choose(self, failed: Credential | None, failure: UpstreamFailure | None) -> Credential | None:
+        return self.credential if failure is None or failure.retryable else None
+
+    async def report(self, credential: Credential, failure: UpstreamFailure | None) -> None:
+        return None
+
+    def finish(self) -> None:
         return None
 
 
-async def open_upstream(principal: KeyPrincipal | None, request: UpstreamRequest) -> UpstreamStream:
+def _candidate(entry: RoutableCredential, in_flight: int) -> routing_policies.Candidate:
+    return routing_policies.Candidate(
+        entry.id,
+        entry.credential.label,
+        entry.weight,
+        in_flight,
+        entry.credits_remaining,
+        entry.period_end,
+    )
+
+
+async def open_upstream(
+    principal: KeyPrincipal | None, request: UpstreamRequest, outcome: RequestOutcome | None = None
+) -> UpstreamStream:
     """Open the upstream stream for a translated request, or raise an error the views render."""
-    candidates = await pool.for_model(request.model)
-    if not candidates:
-        raise FailedResponse(NO_CREDENTIAL)
-    return await open_stream(request, chooser=WeightedChooser(candidates))
+    billing.schedule_refresh()
+    if isinstance(principal, PassthroughPrincipal):
+        return await open_stream(request, chooser=PassthroughChooser(principal, outcome))
+    chooser = RoutingChooser(request.model, request.session_hint or "", outcome)
+    if await chooser.pick(exclude=set()) is None:
+        raise FailedResponse(chooser.last_error or NO_CREDENTIAL)
+    try:
+        return await open_stream(request, chooser=chooser)
+    finally:
+        if outcome is not None:
+            outcome.failovers = chooser.failovers
+
+
+async def credential_states(state: SharedState | None = None) -> dict[int, dict[str, object]]:
+    """Live routing state per credential id (admin list, ``manage.py credentials list``)."""
+    state = state or shared_state()
+    rows = await sync_to_async(lambda: list(UpstreamCredential.objects.values_list("pk", flat=True)))()
+    result: dict[int, dict[str, object]] = {}
+    for pk in rows:
+        cool: Until | None = await state.get_until(_cool(pk))
+        probe = await state.get_until(_probe(pk))
+        result[pk] = {
+            "in_flight": await state.slots_in_use(_slots(pk)),
+            "cooling_until": cool.until if cool else None,
+            "cooling_reason": cool.reason if cool else "",
+            "half_open": probe is not None and cool is None,
+        }
+    return result
+
+
+async def clear_credential_state(credential_id: int, state: SharedState | None = None) -> None:
+    """Forget a key's cooldown and failure history (an operator re-enabled it)."""
+    state = state or shared_state()
+    for name in (
+        _cool(credential_id),
+        _probe(credential_id),
+        _trial(credential_id),
+        f"route:fails:{credential_id}",
+    ):
+        await state.clear(name)
+
+
+def _credentials_changed(
+    sender: object, ids: list[int] | None = None, enabled: bool | None = None, **_: object
+) -> None:
+    """An operator changed credentials: this process at once, the others within ~1 s."""
+    pool.invalidate()
+    for credential_id in (ids or ()) if enabled else ():
+        _soon(clear_credential_state(credential_id))
+    _announce()
+
+
+def _credential_saved(sender: object, instance: UpstreamCredential, **_: object) -> None:
+    pool.invalidate()
+    _announce()
+
+
+def _announce() -> None:
+    # Two signals: the catalog's version table (every process sharing the database polls it)
+    # and the shared-state mark (every process sharing Redis checks it on its next request).
+    try:
+        invalidation.bump(INVALIDATION_NAME)
+    except DatabaseError:
+        logger.warning("could not record the credential change for other processes", exc_info=True)
+    _soon(announce_change())
+
+
+def _soon(coroutine: Any) -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        try:
+            async_to_sync(_run)(coroutine)  # a sync view or command
+        except Exception:
+            logger.warning("could not update the shared routing state", exc_info=True)
+        return
+    _in_background(coroutine)
+
+
+async def _run(coroutine: Any) -> None:
+    await coroutine
+
+
+def install() -> None:
+    """Connect routing to credential changes (proxy.apps.ProxyConfig.ready)."""
+    from django.db.models.signals import post_delete, post_save
+
+    from accounts.signals import credentials_changed
+
+    invalidation.on_change(INVALIDATION_NAME, pool.invalidate)
+    credentials_changed.connect(_credentials_changed, dispatch_uid="routing-credentials-changed")
+    post_save.connect(_credential_saved, sender=UpstreamCredential, dispatch_uid="routing-credential-saved")
+    post_delete.connect(
+        _credential_saved, sender=UpstreamCredential, dispatch_uid="routing-credential-deleted"
+    )
+
+
+async def settle() -> None:
+    """Finish slot releases in flight and stop the renewer (shutdown, tests)."""
+    global _renewer
+    if _background:
+        await asyncio.gather(*list(_background), return_exceptions=True)
+    renewer, _renewer = _renewer, None
+    if renewer is not None and not renewer.done() and renewer.get_loop() is asyncio.get_running_loop():
+        renewer.cancel()
+        await asyncio.gather(renewer, return_exceptions=True)

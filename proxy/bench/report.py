@@ -56,12 +56,20 @@ def _notes(result: ScenarioResult) -> list[str]:
                 f"every limit set adds {cost:+.1%} CPU, {rate:+.1%} req/s"
             )
             continue
+        if label == "aiohttp client":
+            cost = extra.cpu_us_per_event / gateway.cpu_us_per_event - 1
+            notes.append(
+                f"  {label}: {extra.cpu_us_per_event:.1f} us/event; {cost:+.1%} gateway CPU vs our client"
+            )
+            continue
         cost = gateway.cpu_us_per_event / extra.cpu_us_per_event - 1
         what = _SWITCHED_OFF.get(label, label)
         notes.append(
             f"  {label}: {extra.cpu_us_per_event:.1f} us/event (on: {gateway.cpu_us_per_event:.1f}); "
             f"{what} adds {cost:+.1%} CPU"
         )
+    for label, failure in result.failures.items():
+        notes.append(f"  {label}: the run did not complete ({failure})")
     for run in (result.direct, gateway, *result.extra.values()):
         if run.error_kinds:
             notes.append(f"  {run.label} errors: {run.error_kinds}")

@@ -35,6 +35,7 @@ class BenchOptions:
     compare_limits: bool = True  # run scenario d again with a key that has every limit set
     # Run scenarios b and d again with request logging switched off (CCSITE_REQUEST_LOG=0).
     compare_logging: bool = True
+    compare_aiohttp: bool = True  # run b, d and c500 again with aiohttp's upstream client
     say: Callable[[str], None] = print
 
 
@@ -44,6 +45,7 @@ class ScenarioResult:
     direct: RunFigures
     gateway: RunFigures
     extra: dict[str, RunFigures] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)  # extra runs that did not complete
 
 
 def _child_env(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -200,6 +202,35 @@ def cross_core_round_trip_us() -> float | None:
         echo.wait(timeout=10)
 
 
+AIOHTTP_SCENARIOS = ("b", "d", "c500")
+
+
+def _compare_aiohttp(
+    env: dict[str, str], simulator: Server, key: str, results: list[ScenarioResult], options: BenchOptions
+) -> None:
+    """The relay scenarios again with aiohttp's client in place of ours (same run, same load)."""
+    if not options.compare_aiohttp:
+        return
+    try:
+        import aiohttp  # noqa: F401
+    except ImportError:
+        options.say("aiohttp is not installed: skipping the client comparison (pip install aiohttp)")
+        return
+    chosen = [r for r in results if r.scenario.name in AIOHTTP_SCENARIOS]
+    if not chosen:
+        return
+    with running(_gateway(env, simulator.url, CC_UPSTREAM_CLIENT="aiohttp"), "/health") as gateway:
+        for result in chosen:
+            options.say(f"scenario {result.scenario.name} again with aiohttp's client")
+            try:
+                result.extra["aiohttp client"] = measure_gateway(
+                    gateway, result.scenario, key, options, "gateway (aiohttp client)"
+                )
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                # A run that never finishes is a result too (streams stalled): say so, go on.
+                result.failures["aiohttp client"] = f"{type(exc).__name__}: {str(exc)[-300:]}"
+
+
 def run_benchmark(options: BenchOptions) -> list[ScenarioResult]:
     chosen = [
         s
@@ -228,6 +259,7 @@ def run_benchmark(options: BenchOptions) -> list[ScenarioResult]:
                         results[-1].extra["limits off"] = measure_gateway(
                             gateway, scenario, key, options, "gateway (limits off)"
                         )
+            _compare_aiohttp(env, simulator, key, results, options)
             if options.compare_auth and any(r.scenario.name == "b" for r in results):
                 results_b = next(r for r in results if r.scenario.name == "b")
                 with running(_gateway(env, simulator.url, CCSITE_AUTH_DISABLED="1"), "/health") as bare:

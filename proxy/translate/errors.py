@@ -47,6 +47,7 @@ UPSTREAM = ErrorClass(502, "server_error", 502, "api_error")
 OVERLOADED = ErrorClass(502, "server_error", 529, "overloaded_error")
 TIMEOUT = ErrorClass(504, "server_error", 504, "timeout_error")
 INTERNAL = ErrorClass(500, "server_error", 500, "api_error")
+UNAVAILABLE = ErrorClass(503, "server_error", 503, "api_error")
 
 
 @dataclass(frozen=True, slots=True)

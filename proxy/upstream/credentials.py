@@ -21,8 +21,14 @@ class Credential:
 
 
 class CredentialChooser(Protocol):
-    def choose(self, failed: Credential | None, failure: UpstreamFailure | None) -> Credential | None:
-        """The credential for the next attempt (None: give up with the last failure)."""
+    async def choose(self, failed: Credential | None, failure: UpstreamFailure | None) -> Credential | None:
+        """The credential for the next attempt (None: give up with the last failure).
 
-    def report(self, credential: Credential, failure: UpstreamFailure | None) -> None:
+        Returning ``failed`` again means "retry the same key" (only for retryable failures, with
+        backoff, at most CC_MAX_RETRIES times); another credential is a failover (no wait)."""
+
+    async def report(self, credential: Credential, failure: UpstreamFailure | None) -> None:
         """How an attempt with ``credential`` went (None: the upstream accepted it)."""
+
+    def finish(self) -> None:
+        """The stream is over (done, failed or cancelled): release what the choice holds."""

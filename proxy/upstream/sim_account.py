@@ -25,11 +25,11 @@ def whoami(fingerprint: str) -> dict[str, Any]:
     return {"success": True, "user": user, "org": None}
 
 
-def credits() -> dict[str, Any]:
+def credits(monthly: float | None = None) -> dict[str, Any]:
     # §11 "fake-server responses that satisfy CLI 1.64.0": credits plus windowLimits.limited false.
     return {
         "credits": {
-            "monthlyCredits": MONTHLY_CREDITS,
+            "monthlyCredits": MONTHLY_CREDITS if monthly is None else monthly,
             "purchasedCredits": 0,
             "freeCredits": 0,
             "belowThreshold": False,
@@ -44,14 +44,15 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-def subscriptions(now: float | None = None) -> dict[str, Any]:
+def subscriptions(now: float | None = None, period_days: float | None = None) -> dict[str, Any]:
     now = time.time() if now is None else now
     day = 86400
+    left = 15 if period_days is None else period_days
     data = {
         "planId": PLAN_ID,
         "status": "active",
-        "currentPeriodStart": _iso(now - 15 * day),
-        "currentPeriodEnd": _iso(now + 15 * day),
+        "currentPeriodStart": _iso(now + left * day - 30 * day),
+        "currentPeriodEnd": _iso(now + left * day),
         "cancelAtPeriodEnd": False,
     }
     return {"success": True, "data": data}

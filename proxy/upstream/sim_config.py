@@ -37,6 +37,8 @@ class KeyBehaviour:
     fail_first: int = 0  # the first N generate requests fail with ``fail_with``, then normal
     fail_with: str = "http-500"
     defaults: str = ""  # parameters under any selection, e.g. "delay_ms=20"
+    credits: float | None = None  # billing/credits monthlyCredits for this key (§11)
+    period_days: float | None = None  # days until the billing period ends (subscriptions)
 
     @property
     def always_unauthorized(self) -> bool:
@@ -68,7 +70,7 @@ def check_selection(text: str, where: str, *, params_only: bool = False) -> str:
 
 
 def key_behaviour(data: Mapping[str, Any], where: str) -> KeyBehaviour:
-    unknown = set(data) - {"scenario", "fail_first", "fail_with", "defaults"}
+    unknown = set(data) - {"scenario", "fail_first", "fail_with", "defaults", "credits", "period_days"}
     if unknown:
         raise ConfigError(f"{where}: unknown fields {sorted(unknown)}")
     scenario = data.get("scenario")
@@ -80,7 +82,18 @@ def key_behaviour(data: Mapping[str, Any], where: str) -> KeyBehaviour:
         fail_first=fail_first,
         fail_with=check_selection(data.get("fail_with", "http-500"), f"{where}.fail_with"),
         defaults=check_selection(data.get("defaults", ""), f"{where}.defaults", params_only=True),
+        credits=_optional_number(data, "credits", where),
+        period_days=_optional_number(data, "period_days", where),
     )
+
+
+def _optional_number(data: Mapping[str, Any], name: str, where: str) -> float | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"{where}.{name} must be a non-negative number")
+    return float(value)
 
 
 def _keys(data: Any) -> dict[str, KeyBehaviour]:

@@ -28,6 +28,8 @@ Choosing a scenario (first match wins)
     4. the model ``sim/<scenario>``;
     5. ``default_scenario`` (``text``).
     Parameters: scenario defaults < key ``defaults`` < the selection's own key=value pairs.
+    A key's ``credits`` and ``period_days`` set its billing/credits monthlyCredits and its
+    subscription's currentPeriodEnd (days from now), for billing and routing tests.
 
 Scenarios (name: what the stream does; defaults in brackets)
     text            start, start-step, text-start, N text-deltas, text-end, finish-step, finish
@@ -204,8 +206,13 @@ class Simulator:
             body = await read_body(receive, self.config.max_body_bytes)
             key = self._authenticate(scope, record)
             self.recorder.keep_body(record, body, _json_or_none(body))
-            route = self._account_routes.get((method, path), _success)
-            await self._respond(send, json_response(200, route(key_fingerprint(key))), record)
+            if (method, path) == ("GET", "/alpha/billing/credits"):
+                answer = sim_account.credits(self._behaviour(key).credits)
+            elif (method, path) == ("GET", "/alpha/billing/subscriptions"):
+                answer = sim_account.subscriptions(period_days=self._behaviour(key).period_days)
+            else:
+                answer = self._account_routes.get((method, path), _success)(key_fingerprint(key))
+            await self._respond(send, json_response(200, answer), record)
         else:
             raise RequestRejected(404, f"No route for {method} {path}")
 
@@ -223,6 +230,9 @@ class Simulator:
         if behaviour is not None and behaviour.always_unauthorized:
             raise RequestRejected(401, "Invalid API key.")
         return key
+
+    def _behaviour(self, key: str) -> KeyBehaviour:
+        return self.keys.get(key) or KeyBehaviour()
 
     def _usage_summary(self, fingerprint: str) -> dict[str, Any]:
         count = len(self.recorder.records(path=GENERATE, key_fingerprint=fingerprint))

@@ -27,6 +27,7 @@ from proxy.translate.events import (
     parse_event,
 )
 from proxy.translate.failures import (
+    CREDENTIAL_KINDS,
     FailureKind,
     UpstreamFailure,
     classify_http_error,
@@ -48,6 +49,15 @@ HIGH_WATER_EVENTS = 4096
 NO_CREDENTIAL_FAILURE = UpstreamFailure(
     FailureKind.FAILED, 0, "no_upstream_credential", "No usable upstream credential is available."
 )
+
+
+# A hard stop on attempts of one request, whatever the chooser says.
+MAX_ATTEMPTS_PER_REQUEST = 8
+
+
+def _may_try_again(failure: UpstreamFailure) -> bool:
+    """Before visible output: retry transient failures, fail over on the key's own failures."""
+    return failure.retryable or failure.kind in CREDENTIAL_KINDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +177,7 @@ class UpstreamStream:
             logger.exception("upstream reader failed")
             self.failure = network_failure("internal error while reading the stream")
         finally:
+            self._chooser.finish()  # routing releases the key's concurrency slot
             self.ended = True
             for event in (self._wakeup, self._settled, self._decided):
                 event.set()
@@ -174,21 +185,26 @@ class UpstreamStream:
     async def _attempt_until_done(self) -> UpstreamFailure | None:
         failed: Credential | None = None
         failure: UpstreamFailure | None = None
-        for attempt in range(self._limits.max_retries + 1):
-            if attempt:
-                await asyncio.sleep(self._limits.backoff(attempt, failure))  # type: ignore[arg-type]
-            credential = self._chooser.choose(failed, failure)
+        retries = 0
+        # Same-key retries are bounded by max_retries, failovers by the chooser.
+        for _ in range(self._limits.max_retries + MAX_ATTEMPTS_PER_REQUEST):
+            credential = await self._chooser.choose(failed, failure)
             if credential is None:
                 return failure or NO_CREDENTIAL_FAILURE
+            if failure is not None and credential == failed:
+                if not failure.retryable or retries >= self._limits.max_retries:
+                    return failure
+                retries += 1
+                await asyncio.sleep(self._limits.backoff(retries, failure))
             self.credential, self.attempts = credential, self.attempts + 1
             failure = await self._attempt(credential)
-            self._chooser.report(credential, failure)
-            if failure is None or not failure.retryable or self.visible:
+            await self._chooser.report(credential, failure)
+            if failure is None or self.visible or not _may_try_again(failure):
                 return failure
             if self._loop.time() >= self._deadline:
                 return failure
             failed = credential
-            logger.info("retrying upstream after %s (attempt %d)", failure.code, attempt + 1)
+            logger.info("upstream attempt %d failed with %s", self.attempts, failure.code)
         return failure
 
     async def _attempt(self, credential: Credential) -> UpstreamFailure | None:

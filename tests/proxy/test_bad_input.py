@@ -99,8 +99,8 @@ async def test_a_body_over_the_limit_is_a_413(async_client, auth, settings, path
         assert payload["error"]["type"] == "request_too_large"
 
 
-async def test_a_valid_request_without_any_upstream_credential_is_a_clear_502(async_client, auth):
+async def test_a_valid_request_without_any_upstream_credential_is_a_clear_503(async_client, auth):
     body = json.dumps({"model": "deepseek-v4-flash", "messages": HI})
     response = await async_client.post(CHAT, body, content_type="application/json", headers=auth)
-    assert response.status_code == 502
+    assert response.status_code == 503
     assert response.json()["error"]["code"] == "no_upstream_credential"

@@ -32,13 +32,18 @@ class RecordingChooser:
     reports: list[tuple[str, UpstreamFailure | None]] = field(default_factory=list)
     chosen: int = 0
 
-    def choose(self, failed: Credential | None, failure: UpstreamFailure | None) -> Credential | None:
+    finished: int = 0
+
+    async def choose(self, failed: Credential | None, failure: UpstreamFailure | None) -> Credential | None:
         index = min(self.chosen, len(self.credentials) - 1)
         self.chosen += 1
         return self.credentials[index] if self.credentials else None
 
-    def report(self, credential: Credential, failure: UpstreamFailure | None) -> None:
+    async def report(self, credential: Credential, failure: UpstreamFailure | None) -> None:
         self.reports.append((credential.label, failure))
+
+    def finish(self) -> None:
+        self.finished += 1
 
 
 @dataclass

@@ -27,6 +27,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-logging-compare", action="store_true", help="skip the request-logging-off reruns of b and d"
         )
+        parser.add_argument(
+            "--no-aiohttp-compare", action="store_true", help="skip the aiohttp-client reruns of b, d, c500"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         bench = BenchOptions(
@@ -36,6 +39,7 @@ class Command(BaseCommand):
             compare_auth=not options["no_auth_compare"],
             compare_limits=not options["no_limits_compare"],
             compare_logging=not options["no_logging_compare"],
+            compare_aiohttp=not options["no_aiohttp_compare"],
             say=lambda line: self.stderr.write(line),
         )
         if options["smoke"]:

@@ -1,0 +1,269 @@
+"""Routing against the simulator over real sockets, on both shared-state back ends: failover
+before the first byte, key state afterwards, max_concurrent, session affinity, admin disable."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+import pytest
+from asgiref.sync import sync_to_async
+
+from accounts.models import UpstreamCredential
+from ccsite.sharedstate import MemoryState, RedisState, reset_shared_state
+from proxy import credential_writer, routing
+from proxy.outcomes import RequestOutcome
+from proxy.translate.errors import FailedResponse
+from proxy.translate.events import TextDelta
+from proxy.translate.wire import UpstreamRequest
+from proxy.upstream.client import close_upstream_client
+from proxy.upstream.errors import UpstreamError
+from proxy.upstream.sim_recorder import key_fingerprint
+from proxy.upstream.sim_scenarios import expected_text
+from tests.factories import make_credential
+
+MODEL = "deepseek/deepseek-v4-flash"
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def state(request, simulator, settings):
+    settings.CC_UPSTREAM_BASE_URL = simulator.url
+    settings.CC_RETRY_BASE_DELAY = 0.01
+    settings.CC_RETRY_MAX_DELAY = 0.05
+    settings.CC_MAX_RETRIES = 2
+    settings.CCSITE_CREDENTIAL_CACHE_SECONDS = 0
+    settings.CCSITE_ROUTING_POLICY = "drain_first"
+    if request.param == "memory":
+        backend = MemoryState()
+    else:
+        backend = RedisState(request.getfixturevalue("redis_server").url)
+    reset_shared_state(backend)
+    routing.pool.invalidate()
+    await close_upstream_client()
+    yield backend
+    await routing.settle()
+    await credential_writer.flush()
+    await close_upstream_client()
+    await backend.close()
+    reset_shared_state(None)
+
+
+class Keys:
+    """Two (or more) upstream keys in the database and in the simulator."""
+
+    def __init__(self, simulator_url: str) -> None:
+        self.simulator_url = simulator_url
+        self.secrets: dict[str, str] = {}
+        self.rows: dict[str, UpstreamCredential] = {}
+
+    async def add(self, label: str, **options: object) -> UpstreamCredential:
+        secret = f"user_route_{uuid.uuid4().hex[:16]}"
+        self.secrets[label] = secret
+        # Labels sort in creation order, so drain_first tries them in that order.
+        label_text = f"{label}-{uuid.uuid4().hex[:6]}"
+        self.rows[label] = await sync_to_async(make_credential)(label=label_text, api_key=secret, **options)
+        return self.rows[label]
+
+    def behave(self, label: str, **behaviour: object) -> None:
+        body = {"key": self.secrets[label], **behaviour}
+        httpx.post(f"{self.simulator_url}/_sim/keys", json=body, timeout=10).raise_for_status()
+
+    def calls(self, label: str) -> list[dict]:
+        response = httpx.get(
+            f"{self.simulator_url}/_sim/requests", params={"path": "/alpha/generate"}, timeout=10
+        )
+        fingerprint = key_fingerprint(self.secrets[label])
+        return [r for r in response.json()["requests"] if r["key_fingerprint"] == fingerprint]
+
+    def id(self, label: str) -> int:
+        return self.rows[label].pk
+
+
+@pytest.fixture
+def keys(simulator, state):
+    return Keys(simulator.url)
+
+
+def request_for(text: str = "hi", *, session: str | None = None) -> UpstreamRequest:
+    return UpstreamRequest(
+        model=MODEL,
+        messages=[{"role": "user", "content": [{"type": "text", "text": text}]}],
+        system="Be brief.",
+        session_hint=session,
+    )
+
+
+def outcome() -> RequestOutcome:
+    return RequestOutcome("openai", None, MODEL, MODEL, True)
+
+
+async def text_of(stream) -> str:
+    parts = []
+    try:
+        async for batch in stream.batches(5.0):
+            parts.extend(e.text for e in batch if isinstance(e, TextDelta))
+    finally:
+        await stream.aclose()
+    return "".join(parts)
+
+
+async def row(pk: int) -> UpstreamCredential:
+    await credential_writer.flush()
+    return await UpstreamCredential.objects.aget(pk=pk)
+
+
+@pytest.mark.parametrize("scenario", ["http-429", "http-500", "http-401", "http-402", "http-403"])
+async def test_a_failing_key_is_skipped_and_the_client_never_sees_its_error(keys, state, scenario):
+    await keys.add("a")
+    await keys.add("b")
+    keys.behave("a", scenario=scenario)
+    result = outcome()
+    stream = await routing.open_upstream(None, request_for(), result)
+    assert await text_of(stream) == expected_text()
+    assert len(keys.calls("a")) == 1 and len(keys.calls("b")) == 1
+    assert (result.credential_id, result.failovers) == (keys.id("b"), 1)
+    a = keys.id("a")
+    cool = await state.get_until(f"route:cool:{a}")
+    saved = await row(a)
+    assert saved.last_error and saved.last_error_at is not None
+    if scenario == "http-429":  # usage window: cooled until the reset the upstream gave
+        assert cool is not None and cool.reason == "usage window exhausted"
+        assert saved.cooldown_until is not None and saved.cooldown_reason == cool.reason
+    elif scenario == "http-500":  # transient: a short cooldown, then a half-open trial
+        assert cool is not None and "failure 1 in a row" in cool.reason
+        assert await state.get_until(f"route:probe:{a}") is not None
+    elif scenario == "http-401":  # refused: disabled, with the reason recorded
+        assert not saved.enabled and "refused by Command Code (401)" in saved.disabled_reason
+    else:  # plan gating: only this model is excluded on this key
+        assert await state.get_until(f"route:model:{a}:{MODEL}") is not None or cool is not None
+    # The next request goes straight to b.
+    again = outcome()
+    assert await text_of(await routing.open_upstream(None, request_for(), again)) == expected_text()
+    assert (again.credential_id, again.failovers) == (keys.id("b"), 0)
+    assert len(keys.calls("a")) == 1
+
+
+async def test_after_the_first_byte_an_error_is_not_retried(keys):
+    await keys.add("a")
+    await keys.add("b")
+    keys.behave("a", scenario="error-retryable after=2")
+    stream = await routing.open_upstream(None, request_for(), outcome())
+    with pytest.raises(UpstreamError):
+        await text_of(stream)
+    assert len(keys.calls("a")) == 1 and keys.calls("b") == []
+
+
+async def test_half_open_trial_decides_after_the_cooldown(keys, state, settings):
+    settings.CCSITE_ROUTING_COOLDOWN_BASE = 0.3
+    await keys.add("a")
+    await keys.add("b")
+    keys.behave("a", fail_first=1, fail_with="http-500")
+    await text_of(await routing.open_upstream(None, request_for(), outcome()))  # a fails -> b
+    first = outcome()
+    await text_of(await routing.open_upstream(None, request_for(), first))
+    assert first.credential_id == keys.id("b")  # a is cooling
+    await asyncio.sleep(0.35)
+    trial = outcome()
+    await text_of(await routing.open_upstream(None, request_for(), trial))
+    assert trial.credential_id == keys.id("a")  # the trial succeeded
+    assert await state.get_until(f"route:probe:{keys.id('a')}") is None
+
+
+async def test_every_key_failing_gives_the_last_failure(keys):
+    await keys.add("a")
+    keys.behave("a", scenario="http-401")
+    with pytest.raises(UpstreamError):
+        await routing.open_upstream(None, request_for(), outcome())
+    # Now disabled: the next request is told so, without another upstream call.
+    with pytest.raises(FailedResponse) as raised:
+        await routing.open_upstream(None, request_for(), outcome())
+    assert raised.value.error.code == "upstream_credentials_disabled"
+    assert raised.value.error.error_class.openai_status == 503
+    assert len(keys.calls("a")) == 1
+
+
+async def test_max_concurrent_holds_under_50_streams_and_slots_come_back(keys, state, settings):
+    a = await keys.add("a", max_concurrent=4)
+    settings.CCSITE_CREDENTIAL_CACHE_SECONDS = 60  # one load for the 50 requests
+    # Each stream outlasts the arrival of all 50, so exactly 4 hold slots; the rest are refused.
+    keys.behave("a", scenario="paced deltas=20 delay_ms=50")
+
+    async def one() -> str:
+        try:
+            stream = await routing.open_upstream(None, request_for(), outcome())
+        except FailedResponse as exc:
+            return exc.error.code or ""
+        await text_of(stream)
+        return "ok"
+
+    results = await asyncio.gather(*(one() for _ in range(50)))
+    assert results.count("ok") == 4
+    assert set(results) == {"ok", "upstream_credentials_busy"}
+    await asyncio.sleep(0.05)
+    assert await state.slots_in_use(f"route:slots:{a.pk}") == 0  # released on success
+    # Released on error (after visible output) and on a client that goes away.
+    keys.behave("a", scenario="error-retryable after=2")
+    with pytest.raises(UpstreamError):
+        await text_of(await routing.open_upstream(None, request_for(), outcome()))
+    await asyncio.sleep(0.05)
+    assert await state.slots_in_use(f"route:slots:{a.pk}") == 0
+    await routing.clear_credential_state(a.pk)  # that error cooled the key; start afresh
+    keys.behave("a", scenario="paced deltas=100 delay_ms=50")
+    stream = await routing.open_upstream(None, request_for(), outcome())
+    assert await state.slots_in_use(f"route:slots:{a.pk}") == 1
+    await stream.aclose()  # what the relay does when the client disconnects
+    await asyncio.sleep(0.05)
+    assert await state.slots_in_use(f"route:slots:{a.pk}") == 0
+
+
+async def test_session_affinity_keeps_a_conversation_on_its_key_and_moves_it_on_failure(keys, settings):
+    settings.CCSITE_ROUTING_POLICY = "round_robin"
+    await keys.add("a")
+    await keys.add("b")
+    used = []
+    for _ in range(4):
+        result = outcome()
+        await text_of(await routing.open_upstream(None, request_for(session="conv-1"), result))
+        used.append(result.credential_id)
+    assert len(set(used)) == 1
+    pinned = "a" if used[0] == keys.id("a") else "b"
+    other = "b" if pinned == "a" else "a"
+    keys.behave(pinned, scenario="http-500")
+    moved = []
+    for _ in range(3):
+        result = outcome()
+        await text_of(await routing.open_upstream(None, request_for(session="conv-1"), result))
+        moved.append(result.credential_id)
+    assert moved == [keys.id(other)] * 3
+    # Without a session, round robin spreads requests over both keys.
+    keys.behave(pinned, scenario="text")
+    await state_clear(keys.id(pinned))
+    spread = set()
+    for _ in range(4):
+        result = outcome()
+        await text_of(await routing.open_upstream(None, request_for(), result))
+        spread.add(result.credential_id)
+    assert spread == {keys.id("a"), keys.id("b")}
+
+
+async def state_clear(credential_id: int) -> None:
+    await routing.clear_credential_state(credential_id)
+
+
+async def test_disabling_in_the_admin_takes_effect_on_the_next_request(keys, settings, admin_client):
+    settings.CCSITE_CREDENTIAL_CACHE_SECONDS = 60  # only the change itself may refresh the pool
+    a = await keys.add("a")
+    await keys.add("b")
+    first = outcome()
+    await text_of(await routing.open_upstream(None, request_for(), first))
+    assert first.credential_id == a.pk
+    response = await sync_to_async(admin_client.post)(
+        "/admin/accounts/upstreamcredential/",
+        {"action": "disable_credentials", "_selected_action": [a.pk]},
+    )
+    assert response.status_code == 302
+    second = outcome()
+    await text_of(await routing.open_upstream(None, request_for(), second))
+    assert second.credential_id == keys.id("b")
