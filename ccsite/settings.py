@@ -192,6 +192,10 @@ CCSITE_ALLOW_EMPTY_LENGTH = env_bool("CCSITE_ALLOW_EMPTY_LENGTH", False)
 CCSITE_IMAGE_FETCH = env_bool("CCSITE_IMAGE_FETCH", False)
 CCSITE_IMAGE_FETCH_MAX_BYTES = env_int("CCSITE_IMAGE_FETCH_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
 CCSITE_IMAGE_FETCH_TIMEOUT = env_float("CCSITE_IMAGE_FETCH_TIMEOUT", 10.0)
+# POST /v1/responses: how long this process keeps its own responses for previous_response_id
+# (per client key, in memory), and how many it keeps at most (the oldest go first).
+CCSITE_RESPONSES_STORE_SECONDS = env_float("CCSITE_RESPONSES_STORE_SECONDS", 3600.0, minimum=0)
+CCSITE_RESPONSES_STORE_MAX = env_int("CCSITE_RESPONSES_STORE_MAX", 5000, minimum=0)
 
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
 LOGGING = {

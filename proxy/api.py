@@ -21,7 +21,7 @@ from proxy.translate.errors import (
     upstream_error,
 )
 from proxy.upstream.errors import UpstreamError
-from proxy.views import anthropic_messages, openai_chat
+from proxy.views import anthropic_messages, openai_chat, openai_responses
 from proxy.views import models as models_views
 
 logger = logging.getLogger(__name__)
@@ -72,4 +72,5 @@ def on_unexpected_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 api.add_router("/", models_views.router)
 api.add_router("/", openai_chat.router)
+api.add_router("/", openai_responses.router)
 api.add_router("/", anthropic_messages.router)
