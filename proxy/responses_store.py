@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +34,8 @@ class _Entry:
 
 
 class ResponseStore:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._entries: OrderedDict[tuple[int, str], _Entry] = OrderedDict()
 
     def save(
@@ -43,7 +44,7 @@ class ResponseStore:
         limit, ttl = settings.CCSITE_RESPONSES_STORE_MAX, settings.CCSITE_RESPONSES_STORE_SECONDS
         if limit <= 0 or ttl <= 0:
             return
-        self._entries[(key_id, response_id)] = _Entry(parent, list(items), time.monotonic() + ttl)
+        self._entries[(key_id, response_id)] = _Entry(parent, list(items), self._clock() + ttl)
         while len(self._entries) > limit:
             self._entries.popitem(last=False)
 
@@ -53,7 +54,7 @@ class ResponseStore:
         Raises InvalidRequest (400, ``previous_response_not_found``) when this key has no such
         response (never made, expired, or made with another key).
         """
-        now = time.monotonic()
+        now = self._clock()
         ttl = settings.CCSITE_RESPONSES_STORE_SECONDS
         chain: list[_Entry] = []
         current: str | None = response_id
