@@ -54,10 +54,13 @@ demo: migrate
 bench: $(VENV)/.runtime-installed .env
 	$(PY) manage.py ccbench $(BENCH_ARGS)
 
-# Opt-in: the real clients end to end (Claude Code, anthropic SDK 0.x, llm) through a live gateway and the
-# simulator. The pinned Claude Code is installed into a cache folder, never vendored.
+# Opt-in: the real clients end to end (Claude Code, Codex CLI, anthropic SDK 0.x, LiteLLM, llm) through a
+# live gateway and the simulator. The pinned clients are installed into a cache folder, never vendored;
+# one that cannot be installed has its tests skipped.
 CLAUDE_CODE_VERSION ?= 2.1.330
+CODEX_VERSION ?= 0.169.0
 ANTHROPIC_SDK_0X ?= 0.125.0
+LITELLM_VERSION ?= 1.106.2
 e2e: $(VENV)/.dev-installed
 	@cache="$${XDG_CACHE_HOME:-$$HOME/.cache}/ccsite"; \
 	claude="$$cache/claude-code-$(CLAUDE_CODE_VERSION)"; sdk0="$$cache/anthropic-sdk-$(ANTHROPIC_SDK_0X)"; \
@@ -66,12 +69,24 @@ e2e: $(VENV)/.dev-installed
 		npm install --prefix "$$claude" --no-audit --no-fund --silent @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION) \
 			|| echo "Claude Code could not be installed: its tests will be skipped"; \
 	fi; \
+	codex="$$cache/codex-$(CODEX_VERSION)"; litellm="$$cache/litellm-$(LITELLM_VERSION)"; \
+	if [ ! -x "$$codex/node_modules/.bin/codex" ] && command -v npm >/dev/null; then \
+		echo "Installing Codex CLI $(CODEX_VERSION) into $$codex"; \
+		npm install --prefix "$$codex" --no-audit --no-fund --silent @openai/codex@$(CODEX_VERSION) \
+			|| echo "Codex CLI could not be installed: its tests will be skipped"; \
+	fi; \
 	if [ ! -d "$$sdk0/anthropic" ]; then \
 		$(PY) -m pip install -q --target "$$sdk0" "anthropic==$(ANTHROPIC_SDK_0X)" \
 			|| echo "anthropic $(ANTHROPIC_SDK_0X) could not be installed: its test will be skipped"; \
 	fi; \
+	if [ ! -d "$$litellm/litellm" ]; then \
+		$(PY) -m pip install -q --target "$$litellm" "litellm==$(LITELLM_VERSION)" \
+			|| echo "litellm $(LITELLM_VERSION) could not be installed: its tests will be skipped"; \
+	fi; \
 	[ -x "$$claude/node_modules/.bin/claude" ] && export CCSITE_CLAUDE_CODE="$$claude/node_modules/.bin/claude"; \
+	[ -x "$$codex/node_modules/.bin/codex" ] && export CCSITE_CODEX="$$codex/node_modules/.bin/codex"; \
 	[ -d "$$sdk0/anthropic" ] && export CCSITE_ANTHROPIC_SDK_0X="$$sdk0"; \
+	[ -d "$$litellm/litellm" ] && export CCSITE_LITELLM="$$litellm"; \
 	$(PY) -m pytest tests/e2e -v
 
 # Opt-in: check the simulator against the real Command Code CLI (protocol §1). Node 22 and the

@@ -39,6 +39,8 @@ TEXT_ID = "txt-0"
 REASONING_ID = "reasoning-0"
 DEFAULT_WORKING_DIR = "/workspace"
 DEFAULT_TOOL = "read_file"  # the 1.64.0 CLI's first tool (protocol §7)
+SHELL_TOOL = "exec_command"  # Codex CLI 0.169 (shared/clients/codex-tooluse)
+SHELL_COMMAND = "echo hello-from-tool"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,9 +172,12 @@ def _answer_events(plan: StreamPlan) -> list[dict[str, Any]]:
 
 
 def tool_input(plan: StreamPlan, name: str) -> dict[str, Any]:
-    """read_file gets a path inside the client's cwd, so the real CLI runs it (example 03)."""
+    """read_file gets a path inside the client's cwd, so the real CLI runs it (example 03);
+    Codex's exec_command gets a command line."""
     if name == "read_file":
         return {"file_path": posixpath.join(plan.working_dir, plan.params.file)}
+    if name == SHELL_TOOL:  # Codex CLI's shell tool: a harmless command it really runs
+        return {"cmd": SHELL_COMMAND}
     return {f"arg{index + 1}": f"value {index + 1}" for index in range(plan.params.args)}
 
 
