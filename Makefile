@@ -61,6 +61,8 @@ CLAUDE_CODE_VERSION ?= 2.1.330
 CODEX_VERSION ?= 0.169.0
 ANTHROPIC_SDK_0X ?= 0.125.0
 LITELLM_VERSION ?= 1.106.2
+# litellm's responses() imports its mcp extra even without MCP tools.
+LITELLM_MCP_VERSION ?= 2.3.0
 e2e: $(VENV)/.dev-installed
 	@cache="$${XDG_CACHE_HOME:-$$HOME/.cache}/ccsite"; \
 	claude="$$cache/claude-code-$(CLAUDE_CODE_VERSION)"; sdk0="$$cache/anthropic-sdk-$(ANTHROPIC_SDK_0X)"; \
@@ -80,7 +82,7 @@ e2e: $(VENV)/.dev-installed
 			|| echo "anthropic $(ANTHROPIC_SDK_0X) could not be installed: its test will be skipped"; \
 	fi; \
 	if [ ! -d "$$litellm/litellm" ]; then \
-		$(PY) -m pip install -q --target "$$litellm" "litellm==$(LITELLM_VERSION)" \
+		$(PY) -m pip install -q --target "$$litellm" "litellm[mcp]==$(LITELLM_VERSION)" "mcp==$(LITELLM_MCP_VERSION)" \
 			|| echo "litellm $(LITELLM_VERSION) could not be installed: its tests will be skipped"; \
 	fi; \
 	[ -x "$$claude/node_modules/.bin/claude" ] && export CCSITE_CLAUDE_CODE="$$claude/node_modules/.bin/claude"; \

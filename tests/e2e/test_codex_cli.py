@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.upstream.sim_scenarios import expected_text
+from proxy.upstream.sim_scenarios import expected_reasoning, expected_text
 
 CODEX = os.environ.get("CCSITE_CODEX", "")
 pytestmark = [
@@ -86,6 +86,18 @@ def test_codex_answers_through_the_gateway(live, tmp_path):
     assert generate[-1]["body"]["params"]["model"] == MODEL
 
 
+def test_codex_shows_the_models_reasoning(live, tmp_path):
+    result = run_codex(live, tmp_path, "[sim:reasoning] think, then answer")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert agent_texts(result) == [expected_text()]
+    shown = [
+        event["item"]["text"]
+        for event in events(result)
+        if event.get("type") == "item.completed" and event["item"].get("type") == "reasoning"
+    ]
+    assert shown and expected_reasoning() in "".join(shown)
+
+
 def test_codex_runs_a_shell_tool_loop_through_the_gateway(live, tmp_path):
     # The simulator calls Codex's shell tool with a command; Codex runs it and sends the output
     # back as a function_call_output, and the simulator answers that turn with its text.
@@ -104,3 +116,12 @@ def test_codex_runs_a_shell_tool_loop_through_the_gateway(live, tmp_path):
     assert results[0]["toolCallId"] == "call_sim_0_0"
     output = results[0]["output"]["value"]
     assert "hello-from-tool" in output and "exited with code 0" in output, output
+
+
+def test_codex_reports_a_stream_that_fails_after_the_200(live, tmp_path):
+    # response.failed ends the turn with an error: Codex says so and exits non-zero, no hang.
+    result = run_codex(live, tmp_path, "[sim:error-fatal after=2] go")
+    assert result.returncode != 0
+    failures = [e for e in events(result) if e.get("type") in ("turn.failed", "error")]
+    assert failures and "Command Code" in failures[-1].get("message", json.dumps(failures[-1]))
+    assert len(live.sim_requests()) == 1, "stream_max_retries = 0: no retry"
