@@ -440,8 +440,8 @@ def _refuse_unsupported(body: Mapping[str, Any]) -> None:
 
 def _echo(body: Mapping[str, Any], temperature: float | None, top_p: float | None) -> dict[str, Any]:
     metadata = body.get("metadata")
-    text = body.get("text") if isinstance(body.get("text"), Mapping) else {}
-    reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), Mapping) else {}
+    text = _typed(body, "text", Mapping, "an object") or {}
+    reasoning = _typed(body, "reasoning", Mapping, "an object") or {}
     return {
         "instructions": body.get("instructions"),
         "max_output_tokens": body.get("max_output_tokens"),
