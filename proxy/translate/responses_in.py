@@ -438,6 +438,13 @@ def _refuse_unsupported(body: Mapping[str, Any]) -> None:
         raise InvalidRequest("Log probabilities are not available from this upstream.", param="top_logprobs")
 
 
+def _echoed_tool(tool: Any) -> Any:
+    """A function tool as a response lists it: ``parameters`` and ``strict`` always present."""
+    if isinstance(tool, Mapping) and tool.get("type") == "function":
+        return {"parameters": None, "strict": None, **tool}
+    return tool
+
+
 def _echo(body: Mapping[str, Any], temperature: float | None, top_p: float | None) -> dict[str, Any]:
     metadata = body.get("metadata")
     text = _typed(body, "text", Mapping, "an object") or {}
@@ -452,10 +459,10 @@ def _echo(body: Mapping[str, Any], temperature: float | None, top_p: float | Non
         "temperature": 1.0 if temperature is None else temperature,
         "text": {"format": text.get("format") or {"type": "text"}},
         "tool_choice": body.get("tool_choice", "auto"),
-        "tools": body.get("tools") or [],
+        "tools": [_echoed_tool(tool) for tool in body.get("tools") or []],
         "top_p": 1.0 if top_p is None else top_p,
-        "user": body.get("user"),
-        "prompt_cache_key": body.get("prompt_cache_key"),
+        # Strings when present, absent otherwise (the schema has no null for them).
+        **{key: body[key] for key in ("user", "prompt_cache_key") if isinstance(body.get(key), str)},
     }
 
 

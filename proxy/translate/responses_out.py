@@ -453,7 +453,7 @@ class ResponsesEncoder:
     def _response(self, *, output: list[dict[str, Any]]) -> dict[str, Any]:
         echo = self._request.echo
         done = self._status == "completed"
-        return {
+        response: dict[str, Any] = {
             "id": self._id,
             "object": "response",
             "created_at": self._created_at,
@@ -469,11 +469,13 @@ class ResponsesEncoder:
             ),
             "model": self._request.upstream.client_model,
             "output": output,
-            "usage": responses_usage(self._usage or Usage()) if self._status != "in_progress" else None,
             "store": self._request.store,
             "truncation": "disabled",
             **echo,
         }
+        if self._status != "in_progress":  # absent until known (the schema has no null usage)
+            response["usage"] = responses_usage(self._usage or Usage())
+        return response
 
 
 # A marker appended to a reasoning item's parts once its last part was closed.
