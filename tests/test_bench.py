@@ -21,7 +21,7 @@ def test_smoke_run_reports_every_scenario_without_errors(tmp_path):
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "ccsite.settings", "CCSITE_ENV_FILE": "", "DEBUG": "1"}
     env["CCSITE_DATA_DIR"] = str(tmp_path)
     result = subprocess.run(
-        [sys.executable, "manage.py", "ccbench", "--smoke", "--only", "a,d,e", "--no-auth-compare"],
+        [sys.executable, "manage.py", "ccbench", "--smoke", "--only", "a,d,e,r", "--no-auth-compare"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -31,13 +31,13 @@ def test_smoke_run_reports_every_scenario_without_errors(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     table = result.stdout
-    for name in ("[a] c=1", "[d] c=16", "[e] c=32"):
+    for name in ("[a] c=1", "[d] c=16", "[e] c=32", "[r] c=32"):
         assert name in table
     rows = ROW.findall(table)
-    assert len(rows) == 6
+    assert len(rows) == 8
     # Smoke runs send a fixed number of requests per worker: every one must come back exact.
     assert all(int(errors) == 0 and int(ok) > 0 for _, ok, errors in rows), table
-    assert table.count("gateway / direct") == 3
+    assert table.count("gateway / direct") == 4
     assert re.search(r"gateway CPU [\d.]+ s for [\d,]+ events", table)
     assert re.search(r"cross-core round trip \(gateway core <-> load core\): \d+ us p50", table)
     assert re.search(r"TTFT p50 overhead net of the two cross-core round trips: \+-?[\d.]+ ms", table)
