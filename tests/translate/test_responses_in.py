@@ -216,3 +216,20 @@ def test_store_defaults_to_true_as_at_openai():
 )
 def test_bad_requests_are_refused_with_the_parameter_named(body, param):
     assert refused(**body).param == param
+
+
+def test_input_images_become_upstream_images():
+    png = (
+        "data:image/png;base64,"
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+    )
+    content = [{"type": "input_text", "text": "what is it?"}, {"type": "input_image", "image_url": png}]
+    sent = params(model="deepseek/deepseek-v4-flash-vision-exp", input=[{"role": "user", "content": content}])
+    image = sent["messages"][0]["content"][1]
+    assert image["type"] == "image" and image["mimeType"] == "image/png"
+
+
+def test_text_format_json_object_asks_for_json_in_the_system_text():
+    request = parse(text={"format": {"type": "json_object"}})
+    assert request.response_format is not None and request.response_format.type == "json_object"
+    assert "JSON" in request.upstream.system
