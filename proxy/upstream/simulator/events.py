@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from proxy.upstream import sim_scenarios as sc
+from proxy.upstream.simulator import scenarios as sc
 
 # protocol §8.4: the provider's raw string next to each AI-SDK finish reason.
 RAW_FINISH_REASONS = {

@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from proxy.upstream import sim_scenarios as sc
-from proxy.upstream.sim_config import KeyBehaviour
-from proxy.upstream.sim_errors import RequestRejected
-from proxy.upstream.sim_events import DEFAULT_TOOL, DEFAULT_WORKING_DIR, StreamPlan
+from proxy.upstream.simulator import scenarios as sc
+from proxy.upstream.simulator.config import KeyBehaviour
+from proxy.upstream.simulator.errors import RequestRejected
+from proxy.upstream.simulator.events import DEFAULT_TOOL, DEFAULT_WORKING_DIR, StreamPlan
 
 
 @dataclass(frozen=True, slots=True)
