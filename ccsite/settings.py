@@ -187,8 +187,12 @@ CC_MAX_KEEPALIVE_CONNECTIONS = env_int("CC_MAX_KEEPALIVE_CONNECTIONS", 256, mini
 # Client-facing behaviour of the /v1 surfaces.
 CCSITE_KEEPALIVE_SECONDS = env_float("CCSITE_KEEPALIVE_SECONDS", 5.0, minimum=0.05)
 CCSITE_REASONING_CONTENT = env_bool("CCSITE_REASONING_CONTENT", True)
-# A `length` finish before any visible output is an error unless this allows an empty success.
-CCSITE_ALLOW_EMPTY_LENGTH = env_bool("CCSITE_ALLOW_EMPTY_LENGTH", False)
+# A `length` finish before any visible output: OpenAI answers 200 with empty content, and so
+# does the gateway by default; 0 makes it an error (with x-should-retry: false).
+CCSITE_ALLOW_EMPTY_LENGTH = env_bool("CCSITE_ALLOW_EMPTY_LENGTH", True)
+# Bodies larger than this are parsed and translated in a worker thread, so one huge request
+# cannot hold the event loop that every other client's stream runs on.
+CCSITE_OFFLOAD_BODY_BYTES = env_int("CCSITE_OFFLOAD_BODY_BYTES", 256 * 1024, minimum=0)
 CCSITE_IMAGE_FETCH = env_bool("CCSITE_IMAGE_FETCH", False)
 CCSITE_IMAGE_FETCH_MAX_BYTES = env_int("CCSITE_IMAGE_FETCH_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
 CCSITE_IMAGE_FETCH_TIMEOUT = env_float("CCSITE_IMAGE_FETCH_TIMEOUT", 10.0)

@@ -127,6 +127,7 @@ class Conversation:
     def translate(self, value: Any, system: SystemPrompt) -> list[WireMessage]:
         if not isinstance(value, list) or not value:
             raise InvalidRequest("messages must be a non-empty list.", param="messages")
+        history.check_message_count(len(value))
         for index, message in enumerate(value):
             self._message(message, f"messages[{index}]", system)
         self._flush_system()

@@ -56,11 +56,17 @@ class ClientError:
     code: str | None = None
     param: str | None = None
     retry_after: float | None = None
+    # False: answered with `x-should-retry: false`, which the OpenAI and Anthropic SDKs obey
+    # over their own retry-on-5xx rule.
+    should_retry: bool | None = None
 
     def headers(self) -> dict[str, str]:
-        if self.retry_after is None:
-            return {}
-        return {"Retry-After": str(max(1, math.ceil(self.retry_after)))}
+        headers: dict[str, str] = {}
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(max(1, math.ceil(self.retry_after)))
+        if self.should_retry is not None:
+            headers["x-should-retry"] = "true" if self.should_retry else "false"
+        return headers
 
 
 def invalid_request_error(exc: InvalidRequest) -> ClientError:
