@@ -13,7 +13,6 @@ from django.http import HttpRequest
 from proxy.translate.errors import InvalidRequest
 from proxy.translate.jsonfast import JSONDecodeError, loads
 
-
 T = TypeVar("T")
 
 

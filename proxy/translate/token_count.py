@@ -18,8 +18,8 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 
-from proxy.translate.jsonfast import dumps
 from proxy.translate.events import Usage
+from proxy.translate.jsonfast import dumps
 from proxy.translate.wire import Part, UpstreamRequest
 
 # English prose runs ~3.5-4.5 bytes per token and source code ~3-3.5 on current tokenizers;
