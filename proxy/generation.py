@@ -44,6 +44,9 @@ async def generate(
     outcome = RequestOutcome(
         surface, principal, upstream_request.client_model, upstream_request.model, streaming
     )
+    if principal is not None:
+        # One user's conversation id can never select another user's upstream thread.
+        upstream_request.session_scope = f"user:{principal.user_id}"
     if input_estimate is not None:
         outcome.estimated_input_tokens = input_estimate[1]
     try:
