@@ -25,6 +25,9 @@
    connection is closed after ``idle_timeout`` (CCSITE_IDLE_CONNECTION_TIMEOUT). A response
    being streamed is not affected (Twisted stops the idle timer while a request is handled).
 
+5. Status 529 (Anthropic's overloaded_error, which the gateway passes on) gets the phrase
+   "Overloaded" in the status line instead of Twisted's "Unknown Status".
+
 Each is installed only if Twisted still has what it replaces.
 """
 
@@ -156,9 +159,16 @@ def _install_request_deadlines(http: Any) -> None:
     channel.connectionLost = connection_lost
 
 
+# Status lines for codes Twisted has no phrase for (it would send "Unknown Status").
+REASON_PHRASES = {529: b"Overloaded"}  # Anthropic's overloaded_error
+
+
 def install(limits: ServerLimits | None = None) -> bool:
     from twisted.internet import tcp
     from twisted.web import http
+
+    for code, phrase in REASON_PHRASES.items():
+        http.RESPONSES.setdefault(code, phrase)
 
     global _limits
     if limits is not None:
