@@ -15,6 +15,10 @@ and then ``final_body()``. Decisions the client can observe:
   failure, not an answer: ``final_body`` raises FailedResponse, and a stream ends with an error
   chunk in place of the finish chunk. ``length`` and ``content_filter`` finishes are passed as
   they are: the finish reason already tells the client the output is incomplete, as at OpenAI.
+- ``parallel_tool_calls: false``: the first complete call ends the reply (the upstream has no
+  switch; the relay closes it as at a stop sequence), and later calls are not shown.
+- Usage the upstream never sent (a reply the gateway ended early, see above) is the gateway's
+  estimate: the count_tokens estimator for input, the relayed text for output; never 0/0.
 - ``system_fingerprint`` is omitted (the schema types it as a string, never null), and so is
   ``usage: null`` on ordinary chunks (optional in the schema; no client in shared/clients needs it).
 """

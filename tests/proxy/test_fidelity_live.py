@@ -144,9 +144,13 @@ def test_more_messages_than_the_apis_accept_is_a_clear_400(live, path):
 # Answers that differ from what the official APIs specify ----------------------------------
 
 
+# Three calls whose argument fragments arrive 50 ms apart: the gateway can close in between.
+PACED_CALLS = "[sim:tool-calls tool=get_weather delay_ms=50]"
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_parallel_tool_calls_false_returns_one_call_openai(live, stream):
-    body = chat("[sim:tool-calls tool=get_weather]", tools=[WEATHER_OPENAI], parallel_tool_calls=False)
+    body = chat(PACED_CALLS, tools=[WEATHER_OPENAI], parallel_tool_calls=False)
     if stream:
         body |= {"stream": True, "stream_options": {"include_usage": True}}
     response = post(live, CHAT, body)
@@ -163,12 +167,13 @@ def test_parallel_tool_calls_false_returns_one_call_openai(live, stream):
         finish, usage = choice["finish_reason"], response.json()["usage"]
     assert finish == "tool_calls"
     assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0  # estimated, never 0/0
+    assert live.wait_for_outcome("disconnected")["finish_sent"] is False  # closed after call one
 
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_disable_parallel_tool_use_returns_one_call_anthropic(live, stream):
     body = message(
-        "[sim:tool-calls tool=get_weather]",
+        PACED_CALLS,
         tools=[WEATHER_ANTHROPIC],
         tool_choice={"type": "auto", "disable_parallel_tool_use": True},
         stream=stream,
@@ -186,6 +191,7 @@ def test_disable_parallel_tool_use_returns_one_call_anthropic(live, stream):
     assert [block["type"] for block in blocks].count("tool_use") == 1
     assert reason == "tool_use"
     assert usage["input_tokens"] > 0 and usage["output_tokens"] > 0
+    assert live.wait_for_outcome("disconnected")["finish_sent"] is False
 
 
 def test_parallel_calls_stay_parallel_by_default(live):
@@ -491,3 +497,10 @@ def test_the_same_session_id_from_two_users_never_shares_a_thread(live, path, bo
     theirs = _thread_of(live, other_key, path, body)
     assert mine == again  # one user's conversation keeps its thread
     assert theirs != mine
+
+
+def test_django_logs_529_with_its_reason_phrase():
+    from proxy.surfaces import json_response
+
+    assert json_response({}, status=529).reason_phrase == "Overloaded"
+    assert json_response({}, status=502).reason_phrase == "Bad Gateway"

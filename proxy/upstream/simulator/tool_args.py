@@ -108,7 +108,17 @@ class _Builder:
         properties = schema.get("properties")
         properties = properties if isinstance(properties, Mapping) else {}
         required = [key for key in schema.get("required", []) if isinstance(key, str)]
-        return {key: self.value(properties.get(key, {}), key, depth + 1) for key in required}
+        # Optional string properties that say what to act on (a path, a command) are filled too,
+        # so a call to a loosely declared read_file still names a file.
+        acted_on = [
+            key
+            for key, child in properties.items()
+            if key not in required
+            and _acts_on(key)
+            and isinstance(child, Mapping)
+            and _kind(child) == "string"
+        ]
+        return {key: self.value(properties.get(key, {}), key, depth + 1) for key in [*required, *acted_on]}
 
     def _string(self, schema: Mapping[str, Any], name: str) -> str:
         lowered = name.lower()
@@ -122,6 +132,11 @@ class _Builder:
         if isinstance(high, int) and len(text) > high:
             text = text[: max(high, 0)]
         return text
+
+
+def _acts_on(name: str) -> bool:
+    lowered = name.lower()
+    return "path" in lowered or lowered in ("file", "filename", "command", "cmd")
 
 
 def _kind(schema: Mapping[str, Any]) -> str:
