@@ -45,8 +45,14 @@ run: migrate
 
 # The simulator and the gateway together, a demo user, key and credential, and a curl line to try.
 # Both bind loopback; Ctrl-C stops both. SIM_PORT picks the simulator's port (default 9100).
-demo: migrate
-	$(PY) manage.py ccdemo --host $(HOST) --port $(PORT) --sim-port $(or $(SIM_PORT),9100) --daphne $(VENV)/bin/daphne
+# The demo has its own SQLite database in DEMO_DATA_DIR, so `make run` never serves its user,
+# key and a credential pointing at a simulator that is gone.
+DEMO_DATA_DIR ?= var/demo
+DEMO_ENV = CCSITE_DATA_DIR=$(DEMO_DATA_DIR) DATABASE_URL=
+demo: $(VENV)/.runtime-installed .env
+	@mkdir -p $(DEMO_DATA_DIR)
+	$(DEMO_ENV) $(PY) manage.py migrate --noinput -v 0
+	$(DEMO_ENV) $(PY) manage.py ccdemo --host $(HOST) --port $(PORT) --sim-port $(or $(SIM_PORT),9100) --daphne $(VENV)/bin/daphne
 
 # The benchmark: simulator, gateway (Daphne on SQLite) and load generator as separate processes,
 # pinned to cores where taskset exists, loopback only, bounded in time. BENCH_ARGS passes options,

@@ -12,13 +12,21 @@ from ccsite.handler import get_gateway_asgi_application  # noqa: E402
 django_asgi_app = get_gateway_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from ccsite import runtime, twisted_tuning  # noqa: E402
 from ccsite.edge import answer_head_probes  # noqa: E402
 from ccsite.lifespan import lifespan_app  # noqa: E402
 
-twisted_tuning.install()
+twisted_tuning.install(
+    twisted_tuning.ServerLimits(
+        backlog=settings.CCSITE_LISTEN_BACKLOG,
+        header_timeout=settings.CCSITE_HEADER_TIMEOUT,
+        body_timeout=settings.CCSITE_BODY_TIMEOUT,
+        idle_timeout=settings.CCSITE_IDLE_CONNECTION_TIMEOUT,
+    )
+)
 runtime.tune_gc()  # last: freeze everything imported and built above
 
 application = ProtocolTypeRouter(

@@ -37,12 +37,18 @@ async def generate(
     make_encoder: Callable[[], Encoder],
     *,
     streaming: bool,
-    estimated_input_tokens: int | None = None,
+    input_estimate: tuple[int, int] | None = None,
 ) -> HttpResponse | StreamingHttpResponse:
+    """``input_estimate``: (calibrated, raw) input tokens from ``calibrated_estimate``; the
+    raw one calibrates, the calibrated one stands in for usage the upstream never sent."""
     outcome = RequestOutcome(
         surface, principal, upstream_request.client_model, upstream_request.model, streaming
     )
-    outcome.estimated_input_tokens = estimated_input_tokens
+    if principal is not None:
+        # One user's conversation id can never select another user's upstream thread.
+        upstream_request.session_scope = f"user:{principal.user_id}"
+    if input_estimate is not None:
+        outcome.estimated_input_tokens = input_estimate[1]
     try:
         await fetch_remote_images(upstream_request.messages)
         stream = await open_upstream(principal, upstream_request)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from proxy.translate.wire import UpstreamRequest
-from proxy.upstream.sim_scenarios import expected_text
+from proxy.upstream.simulator.scenarios import expected_text
 from proxy.upstream.wire_headers import envelope, generate_headers, thread_id
 
 OPENAI_MODEL = "deepseek/deepseek-v4-flash"

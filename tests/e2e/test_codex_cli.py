@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.upstream.sim_scenarios import expected_reasoning, expected_text
+from proxy.upstream.simulator.scenarios import expected_reasoning, expected_text
 
 CODEX = os.environ.get("CCSITE_CODEX", "")
 pytestmark = [

@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from proxy.upstream.sim_scenarios import expected_text
+from proxy.upstream.simulator.scenarios import expected_text
 
 LITELLM_DIR = os.environ.get("CCSITE_LITELLM", "")
 pytestmark = [

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.upstream.sim_scenarios import expected_text
+from proxy.upstream.simulator.scenarios import expected_text
 
 pytestmark = [pytest.mark.live]
 
