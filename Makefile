@@ -45,8 +45,14 @@ run: migrate
 
 # The simulator and the gateway together, a demo user, key and credential, and a curl line to try.
 # Both bind loopback; Ctrl-C stops both. SIM_PORT picks the simulator's port (default 9100).
-demo: migrate
-	$(PY) manage.py ccdemo --host $(HOST) --port $(PORT) --sim-port $(or $(SIM_PORT),9100) --daphne $(VENV)/bin/daphne
+# The demo has its own SQLite database in DEMO_DATA_DIR, so `make run` never serves its user,
+# key and a credential pointing at a simulator that is gone.
+DEMO_DATA_DIR ?= var/demo
+DEMO_ENV = CCSITE_DATA_DIR=$(DEMO_DATA_DIR) DATABASE_URL=
+demo: $(VENV)/.runtime-installed .env
+	@mkdir -p $(DEMO_DATA_DIR)
+	$(DEMO_ENV) $(PY) manage.py migrate --noinput -v 0
+	$(DEMO_ENV) $(PY) manage.py ccdemo --host $(HOST) --port $(PORT) --sim-port $(or $(SIM_PORT),9100) --daphne $(VENV)/bin/daphne
 
 # The benchmark: simulator, gateway (Daphne on SQLite) and load generator as separate processes,
 # pinned to cores where taskset exists, loopback only, bounded in time. BENCH_ARGS passes options,
@@ -54,10 +60,15 @@ demo: migrate
 bench: $(VENV)/.runtime-installed .env
 	$(PY) manage.py ccbench $(BENCH_ARGS)
 
-# Opt-in: the real clients end to end (Claude Code, anthropic SDK 0.x, llm) through a live gateway and the
-# simulator. The pinned Claude Code is installed into a cache folder, never vendored.
+# Opt-in: the real clients end to end (Claude Code, Codex CLI, anthropic SDK 0.x, LiteLLM, llm) through a
+# live gateway and the simulator. The pinned clients are installed into a cache folder, never vendored;
+# one that cannot be installed has its tests skipped.
 CLAUDE_CODE_VERSION ?= 2.1.330
+CODEX_VERSION ?= 0.169.0
 ANTHROPIC_SDK_0X ?= 0.125.0
+LITELLM_VERSION ?= 1.106.2
+# litellm's responses() imports its mcp extra even without MCP tools.
+LITELLM_MCP_VERSION ?= 2.3.0
 e2e: $(VENV)/.dev-installed
 	@cache="$${XDG_CACHE_HOME:-$$HOME/.cache}/ccsite"; \
 	claude="$$cache/claude-code-$(CLAUDE_CODE_VERSION)"; sdk0="$$cache/anthropic-sdk-$(ANTHROPIC_SDK_0X)"; \
@@ -66,12 +77,24 @@ e2e: $(VENV)/.dev-installed
 		npm install --prefix "$$claude" --no-audit --no-fund --silent @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION) \
 			|| echo "Claude Code could not be installed: its tests will be skipped"; \
 	fi; \
+	codex="$$cache/codex-$(CODEX_VERSION)"; litellm="$$cache/litellm-$(LITELLM_VERSION)"; \
+	if [ ! -x "$$codex/node_modules/.bin/codex" ] && command -v npm >/dev/null; then \
+		echo "Installing Codex CLI $(CODEX_VERSION) into $$codex"; \
+		npm install --prefix "$$codex" --no-audit --no-fund --silent @openai/codex@$(CODEX_VERSION) \
+			|| echo "Codex CLI could not be installed: its tests will be skipped"; \
+	fi; \
 	if [ ! -d "$$sdk0/anthropic" ]; then \
 		$(PY) -m pip install -q --target "$$sdk0" "anthropic==$(ANTHROPIC_SDK_0X)" \
 			|| echo "anthropic $(ANTHROPIC_SDK_0X) could not be installed: its test will be skipped"; \
 	fi; \
+	if [ ! -d "$$litellm/litellm" ]; then \
+		$(PY) -m pip install -q --target "$$litellm" "litellm[mcp]==$(LITELLM_VERSION)" "mcp==$(LITELLM_MCP_VERSION)" \
+			|| echo "litellm $(LITELLM_VERSION) could not be installed: its tests will be skipped"; \
+	fi; \
 	[ -x "$$claude/node_modules/.bin/claude" ] && export CCSITE_CLAUDE_CODE="$$claude/node_modules/.bin/claude"; \
+	[ -x "$$codex/node_modules/.bin/codex" ] && export CCSITE_CODEX="$$codex/node_modules/.bin/codex"; \
 	[ -d "$$sdk0/anthropic" ] && export CCSITE_ANTHROPIC_SDK_0X="$$sdk0"; \
+	[ -d "$$litellm/litellm" ] && export CCSITE_LITELLM="$$litellm"; \
 	$(PY) -m pytest tests/e2e -v
 
 # Opt-in: check the simulator against the real Command Code CLI (protocol §1). Node 22 and the

@@ -14,6 +14,7 @@ django_asgi_app = get_gateway_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from ccsite import runtime, twisted_tuning  # noqa: E402
@@ -21,7 +22,14 @@ from ccsite.edge import answer_head_probes  # noqa: E402
 from ccsite.lifespan import lifespan_app  # noqa: E402
 from usage.routing import websocket_urlpatterns  # noqa: E402
 
-twisted_tuning.install()
+twisted_tuning.install(
+    twisted_tuning.ServerLimits(
+        backlog=settings.CCSITE_LISTEN_BACKLOG,
+        header_timeout=settings.CCSITE_HEADER_TIMEOUT,
+        body_timeout=settings.CCSITE_BODY_TIMEOUT,
+        idle_timeout=settings.CCSITE_IDLE_CONNECTION_TIMEOUT,
+    )
+)
 runtime.tune_gc()  # last: freeze everything imported and built above
 
 application = ProtocolTypeRouter(

@@ -156,6 +156,16 @@ CCSITE_MAX_BODY_BYTES = env_int("CCSITE_MAX_BODY_BYTES", 64 * 1024 * 1024, minim
 DATA_UPLOAD_MAX_MEMORY_SIZE = CCSITE_MAX_BODY_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = CCSITE_MAX_BODY_BYTES
 
+# The HTTP server (Daphne on Twisted; ccsite/twisted_tuning.py applies these to every way it
+# is started). The listen backlog is capped by the kernel's net.core.somaxconn. A request must
+# send its headers within CCSITE_HEADER_TIMEOUT seconds of its first byte and its body within
+# CCSITE_BODY_TIMEOUT seconds after them (a 408 otherwise); an idle keep-alive connection
+# closes after CCSITE_IDLE_CONNECTION_TIMEOUT seconds.
+CCSITE_LISTEN_BACKLOG = env_int("CCSITE_LISTEN_BACKLOG", 2048, minimum=1)
+CCSITE_HEADER_TIMEOUT = env_float("CCSITE_HEADER_TIMEOUT", 10.0, minimum=0.1)
+CCSITE_BODY_TIMEOUT = env_float("CCSITE_BODY_TIMEOUT", 60.0, minimum=0.1)
+CCSITE_IDLE_CONNECTION_TIMEOUT = env_float("CCSITE_IDLE_CONNECTION_TIMEOUT", 75.0, minimum=0.1)
+
 # Client keys: how long a looked-up key is trusted before the database is asked again. Revocations
 # and limit changes reach other processes sooner, through ccsite.invalidation (about 1 s).
 CCSITE_KEY_CACHE_SECONDS = env_float("CCSITE_KEY_CACHE_SECONDS", 5.0)
@@ -240,11 +250,19 @@ CCSITE_LOW_BALANCE_THRESHOLD = (
 # Client-facing behaviour of the /v1 surfaces.
 CCSITE_KEEPALIVE_SECONDS = env_float("CCSITE_KEEPALIVE_SECONDS", 5.0, minimum=0.05)
 CCSITE_REASONING_CONTENT = env_bool("CCSITE_REASONING_CONTENT", True)
-# A `length` finish before any visible output is an error unless this allows an empty success.
-CCSITE_ALLOW_EMPTY_LENGTH = env_bool("CCSITE_ALLOW_EMPTY_LENGTH", False)
+# A `length` finish before any visible output: OpenAI answers 200 with empty content, and so
+# does the gateway by default; 0 makes it an error (with x-should-retry: false).
+CCSITE_ALLOW_EMPTY_LENGTH = env_bool("CCSITE_ALLOW_EMPTY_LENGTH", True)
+# Bodies larger than this are parsed and translated in a worker thread, so one huge request
+# cannot hold the event loop that every other client's stream runs on.
+CCSITE_OFFLOAD_BODY_BYTES = env_int("CCSITE_OFFLOAD_BODY_BYTES", 256 * 1024, minimum=0)
 CCSITE_IMAGE_FETCH = env_bool("CCSITE_IMAGE_FETCH", False)
 CCSITE_IMAGE_FETCH_MAX_BYTES = env_int("CCSITE_IMAGE_FETCH_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
 CCSITE_IMAGE_FETCH_TIMEOUT = env_float("CCSITE_IMAGE_FETCH_TIMEOUT", 10.0)
+# POST /v1/responses: how long this process keeps its own responses for previous_response_id
+# (per client key, in memory), and how many it keeps at most (the oldest go first).
+CCSITE_RESPONSES_STORE_SECONDS = env_float("CCSITE_RESPONSES_STORE_SECONDS", 3600.0, minimum=0)
+CCSITE_RESPONSES_STORE_MAX = env_int("CCSITE_RESPONSES_STORE_MAX", 5000, minimum=0)
 
 # Request logs (usage/recorder.py): rows are queued in memory and written in batches off the
 # request path. CCSITE_REQUEST_LOG=0 turns recording off (benchmarks compare both).

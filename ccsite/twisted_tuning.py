@@ -12,12 +12,29 @@
    own transports do; whatever the socket does not take goes the usual buffered way, so order,
    flow control and error handling are Twisted's. TLS connections are left alone.
 
+3. Twisted listens with a backlog of 50 (its endpoints' default): a burst of a few hundred
+   connections overflows the kernel's accept queue and clients see dropped SYNs. Every TCP
+   port of the process listens with at least ``backlog`` (CCSITE_LISTEN_BACKLOG; the kernel
+   caps it at net.core.somaxconn). Doing it here covers every way Daphne is started (`make
+   run`, `make demo`, the benchmark, the test servers), since they all load this application.
+4. Twisted's HTTP channel resets its idle timer on every byte, and that timer is 12 hours:
+   a client sending its headers one byte a second holds a connection forever. Each request
+   must now deliver its headers within ``header_timeout`` seconds of its first byte and its
+   body within ``body_timeout`` seconds after the headers (CCSITE_HEADER_TIMEOUT,
+   CCSITE_BODY_TIMEOUT), or it gets a 408 and the connection is closed; an idle keep-alive
+   connection is closed after ``idle_timeout`` (CCSITE_IDLE_CONNECTION_TIMEOUT). A response
+   being streamed is not affected (Twisted stops the idle timer while a request is handled).
+
+5. Status 529 (Anthropic's overloaded_error, which the gateway passes on) gets the phrase
+   "Overloaded" in the status line instead of Twisted's "Unknown Status".
+
 Each is installed only if Twisted still has what it replaces.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -58,9 +75,111 @@ def _eager_sequence(write: Callable[[Any, bytes], None]) -> Callable[[Any, Itera
     return write_sequence
 
 
-def install() -> bool:
+@dataclass(frozen=True, slots=True)
+class ServerLimits:
+    backlog: int = 2048
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
+    idle_timeout: float = 75.0
+
+
+_limits = ServerLimits()
+_TIMEOUT_BODY = b'{"error":{"message":"The request was not received in time.","type":"request_timeout"}}'
+REQUEST_TIMEOUT_RESPONSE = (
+    b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    b"Content-Length: %d\r\n\r\n%b" % (len(_TIMEOUT_BODY), _TIMEOUT_BODY)
+)
+
+
+def _install_backlog(tcp: Any) -> None:
+    listen = tcp.Port.startListening
+
+    def start_listening(self: Any) -> Any:
+        self.backlog = max(self.backlog, _limits.backlog)
+        return listen(self)
+
+    tcp.Port.startListening = start_listening
+
+
+def _request_deadline(channel: Any, seconds: float) -> None:
+    _cancel_deadline(channel)
+    channel._ccsite_deadline = channel.callLater(seconds, lambda: _request_too_slow(channel))
+
+
+def _cancel_deadline(channel: Any) -> None:
+    call = getattr(channel, "_ccsite_deadline", None)
+    channel._ccsite_deadline = None
+    if call is not None and call.active():
+        call.cancel()
+
+
+def _request_too_slow(channel: Any) -> None:
+    channel._ccsite_deadline = None
+    if channel._handlingRequest or channel.transport is None:
+        return
+    channel.transport.write(REQUEST_TIMEOUT_RESPONSE)
+    channel.timeoutConnection()  # Twisted's own close, with its forced abort if ignored
+
+
+def _install_request_deadlines(http: Any) -> None:
+    channel = http.HTTPChannel
+    made, received = channel.connectionMade, channel.dataReceived
+    headers_done, content_done, lost = (
+        channel.allHeadersReceived,
+        channel.allContentReceived,
+        channel.connectionLost,
+    )
+
+    def connection_made(self: Any) -> None:
+        self.timeOut = min(self.timeOut or _limits.idle_timeout, _limits.idle_timeout)
+        made(self)
+
+    def data_received(self: Any, data: bytes) -> None:
+        # The first bytes of a request start its clock; later bytes do not reset it.
+        if data and not self._handlingRequest and getattr(self, "_ccsite_deadline", None) is None:
+            _request_deadline(self, _limits.header_timeout)
+        received(self, data)
+
+    def all_headers_received(self: Any) -> None:
+        _request_deadline(self, _limits.body_timeout)
+        headers_done(self)
+
+    def all_content_received(self: Any) -> None:
+        _cancel_deadline(self)
+        content_done(self)
+
+    def connection_lost(self: Any, reason: Any) -> None:
+        _cancel_deadline(self)
+        lost(self, reason)
+
+    channel.connectionMade = connection_made
+    channel.dataReceived = data_received
+    channel.allHeadersReceived = all_headers_received
+    channel.allContentReceived = all_content_received
+    channel.connectionLost = connection_lost
+
+
+# Status lines for codes Twisted has no phrase for (it would send "Unknown Status").
+REASON_PHRASES = {529: b"Overloaded"}  # Anthropic's overloaded_error
+
+
+def install(limits: ServerLimits | None = None) -> bool:
     from twisted.internet import tcp
     from twisted.web import http
+
+    for code, phrase in REASON_PHRASES.items():
+        http.RESPONSES.setdefault(code, phrase)
+
+    global _limits
+    if limits is not None:
+        _limits = limits
+    if not getattr(http.HTTPChannel, "_ccsite_limits", False) and all(
+        callable(getattr(http.HTTPChannel, name, None))
+        for name in ("allHeadersReceived", "allContentReceived", "callLater")
+    ):
+        _install_request_deadlines(http)
+        _install_backlog(tcp)
+        http.HTTPChannel._ccsite_limits = True
 
     if not callable(getattr(http, "_parseContentType", None)):
         return False

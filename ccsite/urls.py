@@ -5,13 +5,13 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path, re_path
 
-from proxy.api import api
+from proxy.api import api_urls
 from proxy.views.fallback import unknown_api_route
 from proxy.views.health import health
 
 urlpatterns = [
     path("health", health, name="health"),
-    path("v1/", api.urls),
+    path("v1/", api_urls()),
     re_path(r"^v1/", unknown_api_route),
     path("admin/", admin.site.urls),
     path("", include("portal.urls")),

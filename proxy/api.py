@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotAllowed
+from django.urls import URLPattern
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -14,6 +18,7 @@ from proxy.surfaces import error_response, surface_name_of, surface_of
 from proxy.translate.errors import (
     INTERNAL,
     INVALID_REQUEST,
+    METHOD_NOT_ALLOWED,
     NOT_FOUND,
     ClientError,
     FailedResponse,
@@ -23,7 +28,7 @@ from proxy.translate.errors import (
     upstream_error,
 )
 from proxy.upstream.errors import UpstreamError
-from proxy.views import anthropic_messages, me, openai_chat
+from proxy.views import anthropic_messages, me, openai_chat, openai_responses
 from proxy.views import models as models_views
 
 logger = logging.getLogger(__name__)
@@ -78,5 +83,41 @@ def on_unexpected_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 api.add_router("/", models_views.router)
 api.add_router("/", openai_chat.router)
+api.add_router("/", openai_responses.router)
 api.add_router("/", anthropic_messages.router)
 api.add_router("/", me.router)
+
+
+View = Callable[..., Awaitable[HttpResponseBase]]
+
+
+def method_not_allowed(request: HttpRequest, allowed: str) -> HttpResponse:
+    """405 in the caller's envelope, with ``Allow`` (django-ninja's own is text/html)."""
+    error = ClientError(
+        METHOD_NOT_ALLOWED,
+        f"{request.method} is not allowed on {request.path}; allowed: {allowed}.",
+        code="method_not_allowed",
+    )
+    response = error_response(surface_of(request), error)
+    response["Allow"] = allowed
+    return response
+
+
+def _enveloped_405(view: View) -> View:
+    async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        response = await view(request, *args, **kwargs)
+        if isinstance(response, HttpResponseNotAllowed):
+            return method_not_allowed(request, response["Allow"])
+        return response
+
+    wrapper.csrf_exempt = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def api_urls() -> tuple[list[Any], str, str]:
+    """``api.urls`` with every route's wrong-method answer in the surface's JSON envelope."""
+    patterns, app_name, namespace = api.urls
+    for pattern in patterns:
+        if isinstance(pattern, URLPattern) and inspect.iscoroutinefunction(pattern.callback):
+            pattern.callback = _enveloped_405(pattern.callback)
+    return patterns, app_name, namespace

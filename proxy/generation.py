@@ -88,8 +88,10 @@ async def generate(
     make_encoder: Callable[[], Encoder],
     *,
     streaming: bool,
-    estimated_input_tokens: int | None = None,
+    input_estimate: tuple[int, int] | None = None,
 ) -> HttpResponse | StreamingHttpResponse:
+    """``input_estimate``: (calibrated, raw) input tokens from ``calibrated_estimate``; the
+    raw one calibrates, the calibrated one stands in for usage the upstream never sent."""
     outcome = start_outcome(
         request,
         surface,
@@ -99,7 +101,11 @@ async def generate(
         streaming=streaming,
         session_id=upstream_request.session_hint,
     )
-    outcome.estimated_input_tokens = estimated_input_tokens
+    if principal is not None:
+        # One user's conversation id can never select another user's upstream thread.
+        upstream_request.session_scope = f"user:{principal.user_id}"
+    if input_estimate is not None:
+        outcome.estimated_input_tokens = input_estimate[1]
     try:
         resolve_model(upstream_request)
     except InvalidRequest as exc:  # unknown (404) or disabled (403): never sent upstream

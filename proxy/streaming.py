@@ -97,8 +97,18 @@ async def _relay(stream: EventStream, encoder: Encoder, outcome: RequestOutcome)
         # task, so CancelledError arrives at the current await and propagates): close the
         # upstream at once so nothing keeps running or billing.
         await stream.aclose()
-        outcome.usage = stream.usage
+        settle_usage(outcome, stream, encoder)
         record_outcome(outcome)
+
+
+def settle_usage(outcome: RequestOutcome, stream: EventStream, encoder: Encoder) -> None:
+    """The upstream's usage; where it never arrived (a reply the gateway ended early, a client
+    that went away), the encoder's estimate, marked as such. A failed reply keeps none."""
+    outcome.usage = stream.usage
+    if outcome.usage is None and outcome.status in ("ok", "cancelled"):
+        estimate = getattr(encoder, "estimated_usage", None)
+        if estimate is not None:
+            outcome.usage, outcome.usage_estimated = estimate(), True
 
 
 def sse_response(stream: EventStream, encoder: Encoder, outcome: RequestOutcome) -> StreamingHttpResponse:
@@ -137,7 +147,7 @@ async def collect(stream: EventStream, encoder: Encoder, outcome: RequestOutcome
         raise
     finally:
         await stream.aclose()
-        outcome.usage = stream.usage
+        settle_usage(outcome, stream, encoder)
         record_outcome(outcome)
 
 

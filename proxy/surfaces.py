@@ -42,9 +42,19 @@ def surface_name_of(request: HttpRequest) -> str:
     return "openai-chat"
 
 
+# Statuses the standard library has no phrase for (Django would say "Unknown Status Code").
+REASON_PHRASES = {529: "Overloaded"}  # Anthropic's overloaded_error
+
+
 def json_response(payload: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
     """A JSON response encoded once with the fast codec (no re-serialisation by Django)."""
-    return HttpResponse(dumps(payload), status=status, headers=headers, content_type="application/json")
+    return HttpResponse(
+        dumps(payload),
+        status=status,
+        headers=headers,
+        content_type="application/json",
+        reason=REASON_PHRASES.get(status),
+    )
 
 
 def error_response(surface: Surface, error: ClientError) -> HttpResponse:

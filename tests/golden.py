@@ -128,3 +128,39 @@ def _check_anthropic_blocks(decoded: list[dict[str, Any]]) -> None:
             assert not open_blocks, "every block is stopped before message_delta"
     delta = next(event for event in decoded if event["type"] == "message_delta")
     assert "stop_reason" in delta["delta"] and "usage" in delta
+
+
+RESPONSES_TERMINALS = ("response.completed", "response.incomplete", "response.failed")
+
+
+def check_responses_sse(raw: bytes, *, expect: str = "response.completed") -> list[dict[str, Any]]:
+    """Responses grammar (shared/clients/README.md); returns the decoded events.
+
+    Named events whose ``type`` matches, ``sequence_number`` 0, 1, 2, ..., ``response.created``
+    first, exactly one terminal event and it comes last, items added before their deltas and
+    done once, output indices in order.
+    """
+    decoded = []
+    for name, data in parse_sse(raw):
+        payload = json.loads(data)
+        assert name is not None and payload["type"] == name, f"event {name} carries type {payload['type']}"
+        decoded.append(payload)
+    assert [event["sequence_number"] for event in decoded] == list(range(len(decoded)))
+    assert decoded[0]["type"] == "response.created"
+    terminals = [event["type"] for event in decoded if event["type"] in RESPONSES_TERMINALS]
+    assert terminals == [expect] and decoded[-1]["type"] == expect, f"one terminal {expect}, got {terminals}"
+    added: dict[str, int] = {}
+    finished: set[str] = set()
+    for event in decoded:
+        if event["type"] == "response.output_item.added":
+            assert event["output_index"] == len(added), "output indices are 0, 1, 2, ... in order"
+            added[event["item"]["id"]] = event["output_index"]
+        elif event["type"] == "response.output_item.done":
+            assert event["item"]["id"] in added and event["item"]["id"] not in finished
+            finished.add(event["item"]["id"])
+        elif "item_id" in event:
+            assert event["item_id"] in added and event["item_id"] not in finished, f"{event} outside its item"
+    if expect != "response.failed":
+        assert finished == set(added), "every item is done before the response ends"
+        assert [item["id"] for item in decoded[-1]["response"]["output"]] == list(added)
+    return decoded

@@ -23,7 +23,7 @@ def test_smoke_run_reports_every_scenario_without_errors(tmp_path):
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "ccsite.settings", "CCSITE_ENV_FILE": "", "DEBUG": "1"}
     env["CCSITE_DATA_DIR"] = str(tmp_path)
     result = subprocess.run(
-        [sys.executable, "manage.py", "ccbench", "--smoke", "--only", "a,d,e", "--no-auth-compare"],
+        [sys.executable, "manage.py", "ccbench", "--smoke", "--only", "a,d,e,r", "--no-auth-compare"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -33,14 +33,14 @@ def test_smoke_run_reports_every_scenario_without_errors(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     table = result.stdout
-    for name in ("[a] c=1", "[d] c=16", "[e] c=32"):
+    for name in ("[a] c=1", "[d] c=16", "[e] c=32", "[r] c=32"):
         assert name in table
     rows = ROW.findall(table)
-    assert len(rows) == 7  # d is run again with request logging off
+    assert len(rows) == 9  # d is run again with request logging off
     assert "request logging adds" in table
     # Smoke runs send a fixed number of requests per worker: every one must come back exact.
     assert all(int(errors) == 0 and int(ok) > 0 for _, ok, errors in rows), table
-    assert table.count("gateway / direct") == 3
+    assert table.count("gateway / direct") == 4
     # Scenario d again with a key that has every limit set: nothing refused, the cost reported.
     limited = re.search(r"^gateway \(limits on\)\s+(\d+)\s+(\d+)\s", table, re.MULTILINE)
     assert limited and int(limited.group(1)) > 0 and int(limited.group(2)) == 0, table

@@ -76,6 +76,14 @@ class AnthropicStreamReader(_SseReader):
             self.complete = True
 
 
+class ResponsesStreamReader(_SseReader):
+    def on_event(self, event: bytes, payload: bytes) -> None:
+        if event == b"response.output_text.delta":
+            self.add_text(orjson.loads(payload)["delta"])
+        elif event == b"response.completed":
+            self.complete = True
+
+
 class NdjsonReader(BodyReader):
     """Command Code's own stream (the direct path to the simulator)."""
 
@@ -119,12 +127,20 @@ class AnthropicJsonReader(_JsonReader):
         return "".join(block["text"] for block in body["content"] if block["type"] == "text")
 
 
+class ResponsesJsonReader(_JsonReader):
+    def extract(self, body: dict[str, Any]) -> str:
+        messages = [item for item in body["output"] if item["type"] == "message"]
+        return "".join(part["text"] for item in messages for part in item["content"])
+
+
 READERS: dict[str, type[BodyReader]] = {
     "openai-sse": OpenAIStreamReader,
     "anthropic-sse": AnthropicStreamReader,
     "ndjson": NdjsonReader,
     "openai-json": OpenAIJsonReader,
     "anthropic-json": AnthropicJsonReader,
+    "responses-sse": ResponsesStreamReader,
+    "responses-json": ResponsesJsonReader,
 }
 
 

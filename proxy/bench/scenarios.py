@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from proxy.translate.wire import UpstreamRequest
-from proxy.upstream.sim_scenarios import expected_text
+from proxy.upstream.simulator.scenarios import expected_text
 from proxy.upstream.wire_headers import envelope, generate_headers, thread_id
 
 OPENAI_MODEL = "deepseek/deepseek-v4-flash"
@@ -20,7 +20,7 @@ UPSTREAM_KEY = "user_bench_0123456789abcdef"
 class Scenario:
     name: str
     title: str
-    surface: str  # "openai" or "anthropic" (the gateway side)
+    surface: str  # "openai", "anthropic" or "responses" (the gateway side)
     directive: str  # the simulator directive in the user message
     streaming: bool
     concurrency: int
@@ -49,6 +49,15 @@ def standard_scenarios(duration: float, slow_concurrency: tuple[int, ...]) -> li
             "e",
             "c=32, long fast streams via /v1/messages",
             "anthropic",
+            "text deltas=300",
+            True,
+            32,
+            duration,
+        ),
+        Scenario(
+            "r",
+            "c=32, long fast streams via /v1/responses",
+            "responses",
             "text deltas=300",
             True,
             32,
@@ -87,6 +96,10 @@ def gateway_request(scenario: Scenario, client_key: str) -> tuple[str, dict[str,
         body: dict[str, Any] = {"model": ANTHROPIC_MODEL, "max_tokens": 4096, "messages": messages}
         headers = {"x-api-key": client_key, "anthropic-version": "2023-06-01"}
         path, reader = "/v1/messages", "anthropic"
+    elif scenario.surface == "responses":
+        body = {"model": OPENAI_MODEL, "input": messages, "store": False}
+        headers = {"Authorization": f"Bearer {client_key}"}
+        path, reader = "/v1/responses", "responses"
     else:
         body = {"model": OPENAI_MODEL, "messages": messages}
         headers = {"Authorization": f"Bearer {client_key}"}

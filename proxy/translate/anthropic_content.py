@@ -127,6 +127,7 @@ class Conversation:
     def translate(self, value: Any, system: SystemPrompt) -> list[WireMessage]:
         if not isinstance(value, list) or not value:
             raise InvalidRequest("messages must be a non-empty list.", param="messages")
+        history.check_message_count(len(value))
         for index, message in enumerate(value):
             self._message(message, f"messages[{index}]", system)
         self._flush_system()
@@ -189,6 +190,8 @@ class Conversation:
             return self._image(block.get("source"), f"{param}.source")
         if kind == "document":
             return _document_text(block, param)
+        if kind == "search_result":
+            return _search_result_text(block, param)
         raise InvalidRequest(_unsupported_block(kind), param=f"{param}.type")
 
     def _image(self, source: Any, param: str) -> Part:
@@ -335,20 +338,49 @@ def _system_item(blocks: list[SystemBlock]) -> TextPart:
 
 
 def _document_text(block: Mapping[str, Any], param: str) -> TextPart:
-    """A plain-text document becomes text; PDFs and files cannot be sent upstream (§6)."""
+    """A document with text (``source.type`` text, or content blocks) becomes its title and
+    text; PDFs and files cannot be sent upstream (§6 has no document part), and say so."""
     source = block.get("source")
-    if not isinstance(source, Mapping) or source.get("type") != "text":
+    kind = source.get("type") if isinstance(source, Mapping) else None
+    if kind == "text":
+        text = _string(source.get("data"), f"{param}.source.data")  # type: ignore[union-attr]
+    elif kind == "content":
+        text = _block_texts(source.get("content"), f"{param}.source.content")  # type: ignore[union-attr]
+    else:
         raise InvalidRequest(
-            "Only plain-text documents (source.type 'text') are supported; PDFs and files are not.",
+            "Only documents with text (source.type 'text' or 'content') can be delivered; PDFs "
+            "and files cannot be sent to Command Code, which takes text and images only.",
             param=f"{param}.source",
         )
-    text = _string(source.get("data"), f"{param}.source.data")
     title = block.get("title")
     return _text_part(f"{title}\n\n{text}" if isinstance(title, str) and title else text)
+
+
+def _block_texts(content: Any, param: str) -> str:
+    """The text of a string or a list of text blocks (document and search-result content)."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise InvalidRequest("Expected a string or a list of text blocks.", param=param)
+    texts = []
+    for index, item in enumerate(content):
+        if _block_type(item, f"{param}[{index}]") != "text":
+            raise InvalidRequest("Only text blocks are allowed here.", param=f"{param}[{index}].type")
+        texts.append(_string(item.get("text"), f"{param}[{index}].text"))
+    return "\n\n".join(texts)
+
+
+def _search_result_text(block: Mapping[str, Any], param: str) -> TextPart:
+    """A search result (title, source, text blocks) degrades to text the model can read and
+    cite from; the upstream has no citation support, so ``citations`` has nothing to enable."""
+    title = _string(block.get("title"), f"{param}.title")
+    source = _string(block.get("source"), f"{param}.source")
+    text = _block_texts(block.get("content"), f"{param}.content")
+    return _text_part(f"{title}\nSource: {source}\n\n{text}")
 
 
 def _unsupported_block(kind: str) -> str:
     return (
         f"Content blocks of type {kind!r} are not supported by this gateway "
-        "(supported: text, image, tool_use, tool_result, thinking, plain-text document)."
+        "(supported: text, image, tool_use, tool_result, thinking, search_result, text documents)."
     )

@@ -35,6 +35,11 @@ class MessagesRequest:
     upstream: UpstreamRequest
     stream: bool
     model_info: ModelInfo | None
+    # Thinking blocks are returned only when the request enabled thinking (enabled/adaptive);
+    # otherwise the reply holds text and tool_use blocks alone, as at Anthropic.
+    show_thinking: bool = False
+    # tool_choice.disable_parallel_tool_use: at most one tool_use block (enforced by the encoder).
+    single_tool_call: bool = False
 
 
 def parse_messages_request(
@@ -95,7 +100,29 @@ def _parse(
         client_model=client_model,
         stream=stream,
     )
-    return MessagesRequest(upstream=upstream, stream=stream, model_info=model_info)
+    return MessagesRequest(
+        upstream=upstream,
+        stream=stream,
+        model_info=model_info,
+        show_thinking=_thinking_enabled(body.get("thinking")),
+        single_tool_call=_parallel_disabled(body.get("tool_choice")),
+    )
+
+
+def _thinking_enabled(value: Any) -> bool:
+    return isinstance(value, Mapping) and value.get("type") in ("enabled", "adaptive")
+
+
+def _parallel_disabled(value: Any) -> bool:
+    if not isinstance(value, Mapping):
+        return False
+    flag = value.get("disable_parallel_tool_use")
+    if flag is not None and not isinstance(flag, bool):
+        raise InvalidRequest(
+            "tool_choice.disable_parallel_tool_use must be true or false.",
+            param="tool_choice.disable_parallel_tool_use",
+        )
+    return flag is True
 
 
 def _model_name(value: Any) -> str:
@@ -281,7 +308,7 @@ def _tool_choice(
         return tool_list, None
     if not isinstance(value, Mapping):
         raise InvalidRequest("tool_choice must be an object.", param="tool_choice")
-    # disable_parallel_tool_use: accepted; the upstream has no such switch (§5).
+    # disable_parallel_tool_use: the upstream has no such switch (§5); the encoder enforces it.
     kind = value.get("type")
     if kind == "auto":
         return tool_list, None

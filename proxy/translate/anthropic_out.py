@@ -7,12 +7,15 @@ and asks for ``final_body()``. The stream grammar is the one the SDKs and Claude
 ``content_block_stop`` with indices 0, 1, 2, ..., then one ``message_delta`` and
 ``message_stop``; ``event: error`` after the 200 when the upstream fails.
 
-Usage: ``message_start`` carries zeros, because nothing is known before the upstream's
-``finish``; the real numbers go in ``message_delta``. The SDKs overwrite the snapshot's usage
-with every field present in ``message_delta`` and Claude Code takes each non-zero field from
-it (output_tokens always; input and cache counts for its context meter), so zeros at the start
-can never linger, whereas an early estimate could survive a zero in the final numbers and be
-counted on top of the cache fields.
+Usage: ``message_start`` carries the gateway's input estimate (the count_tokens estimator), as
+clients such as Claude Code show it in their context meter before the reply ends; the real
+numbers go in ``message_delta``, which the SDKs apply over the snapshot field by field. A reply
+the gateway ends early (a stop sequence, the one-tool-call rule), before the upstream's usage
+arrives, reports the estimate (input from the estimator, output from the relayed text), never
+a silent zero.
+
+Thinking blocks are sent only when the request enabled thinking; without it the reasoning is
+still read (and counted in usage) but not shown, so ``content[0]`` is text or tool_use.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from proxy.translate.events import (
 from proxy.translate.failures import UpstreamFailure
 from proxy.translate.jsonfast import dumps, loads
 from proxy.translate.sse import event_frame
+from proxy.translate.token_count import estimated_usage
 
 PING = b'event: ping\ndata: {"type": "ping"}\n\n'
 
@@ -51,7 +55,6 @@ _DELTA_FIELD = {
     _TOOL: b',"delta":{"type":"input_json_delta","partial_json":',
 }
 _DELTA_TAIL = b"}}\n\n"
-_ZERO_USAGE = anthropic_usage(Usage())
 
 
 class MessagesEncoder:
@@ -63,8 +66,14 @@ class MessagesEncoder:
     model's text after the call carries what it learned. The CLI does not replay them either (§6).
     """
 
-    def __init__(self, request: MessagesRequest, *, message_id: str, thinking_key: bytes) -> None:
+    def __init__(
+        self, request: MessagesRequest, *, message_id: str, thinking_key: bytes, input_estimate: int = 0
+    ) -> None:
         self._model = request.upstream.client_model
+        self._show_thinking = request.show_thinking
+        self._single_call = request.single_tool_call
+        self._input_estimate = input_estimate
+        self._relayed = 0  # characters of text, reasoning and arguments (usage estimate)
         self._id = message_id
         self._key = thinking_key
         self._scanner = StopScanner(request.upstream.stop_sequences)
@@ -79,7 +88,7 @@ class MessagesEncoder:
         self._queued: list[ToolCall] = []  # other calls completed while a tool block was open
         self._finish: Finish | None = None
         self._saw_tool_calls = False
-        self._stopped = False  # a stop sequence matched
+        self._stopped = False  # a stop sequence matched, or the one allowed tool call is complete
         self._error: ClientError | None = None
         self._closed = False
 
@@ -91,6 +100,14 @@ class MessagesEncoder:
     def usage(self) -> Usage | None:
         return self._finish.usage if self._finish is not None else None
 
+    def estimated_usage(self) -> Usage:
+        """The gateway's estimate, for a reply whose upstream usage never arrived."""
+        return estimated_usage(self._input_estimate, self._relayed)
+
+    def _reported_usage(self) -> Usage:
+        usage = self.usage
+        return usage if usage is not None else self.estimated_usage()
+
     def start(self) -> bytes:
         message: dict[str, Any] = {
             "id": self._id,
@@ -100,7 +117,7 @@ class MessagesEncoder:
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": _ZERO_USAGE,
+            "usage": anthropic_usage(Usage(input_tokens=self._input_estimate)),
         }
         return event_frame("message_start", {"type": "message_start", "message": message})
 
@@ -146,7 +163,7 @@ class MessagesEncoder:
         delta = {
             "type": "message_delta",
             "delta": {"stop_reason": reason, "stop_sequence": sequence},
-            "usage": anthropic_usage(self.usage or Usage()),
+            "usage": anthropic_usage(self._reported_usage()),
         }
         return (
             out + event_frame("message_delta", delta) + event_frame("message_stop", {"type": "message_stop"})
@@ -165,7 +182,7 @@ class MessagesEncoder:
             "content": self._content,
             "stop_reason": reason,
             "stop_sequence": sequence,
-            "usage": anthropic_usage(self.usage or Usage()),
+            "usage": anthropic_usage(self._reported_usage()),
         }
 
     def _stop(self) -> tuple[str, str | None]:
@@ -185,12 +202,16 @@ class MessagesEncoder:
             self._stopped = self._scanner.matched is not None
             if not text:
                 return b""
+        self._relayed += len(text)
         if self._kind is not _TEXT:
             out = self._open(_TEXT, {"type": "text", "text": ""})
         self._pieces.append(text)
         return out + self._delta_head + dumps(text) + _DELTA_TAIL
 
     def _reasoning(self, text: str) -> bytes:
+        self._relayed += len(text)
+        if not self._show_thinking:
+            return b""
         out = b""
         if self._kind is not _THINKING:
             out = self._open(_THINKING, {"type": "thinking", "thinking": "", "signature": ""})
@@ -202,15 +223,20 @@ class MessagesEncoder:
         # complete (one open block at a time); a start without a name waits for its tool-call.
         if self._kind is _TOOL or not (event.name and event.call_id) or event.call_id in self._tool_blocks:
             return b""
+        if self._single_call and self._tool_blocks:
+            return b""
         return self._open_tool(event.call_id, event.name)
 
     def _tool_delta(self, event: ToolInputDelta) -> bytes:
         if self._kind is not _TOOL or event.call_id != self._tool_id:
             return b""
         self._pieces.append(event.delta)
+        self._relayed += len(event.delta)
         return self._delta_head + dumps(event.delta) + _DELTA_TAIL
 
     def _tool_call(self, event: ToolCall) -> bytes:
+        if self._single_call:
+            return self._only_tool_call(event)
         self._saw_tool_calls = True
         if self._kind is _TOOL and event.call_id == self._tool_id:
             out = b""
@@ -225,6 +251,25 @@ class MessagesEncoder:
         if self._kind is _TOOL:
             self._queued.append(event)
             return b""
+        return self._whole_tool(event)
+
+    def _only_tool_call(self, event: ToolCall) -> bytes:
+        """disable_parallel_tool_use: the first complete call ends the reply (the upstream has
+        no switch, so it is closed here, as at a stop sequence); other calls are not shown."""
+        if event.call_id and event.call_id in self._tool_blocks:
+            self._tool_blocks[event.call_id]["input"] = dict(event.input)
+            self._saw_tool_calls = self._stopped = True
+            return b""
+        open_other = self._kind is _TOOL and event.call_id != self._tool_id
+        if open_other or (self._tool_blocks and event.call_id not in self._tool_blocks):
+            return b""
+        self._saw_tool_calls = self._stopped = True
+        if self._kind is _TOOL:
+            out = b""
+            if not self._pieces:
+                out = self._tool_delta(ToolInputDelta(event.call_id, dumps(dict(event.input)).decode()))
+            self._tool_input = dict(event.input)
+            return out + self._close_block()
         return self._whole_tool(event)
 
     def _whole_tool(self, event: ToolCall) -> bytes:

@@ -23,6 +23,10 @@ class Encoder(Protocol):
     def usage(self) -> Usage | None:
         """The upstream's usage, once its finish event arrived."""
 
+    def estimated_usage(self) -> Usage:
+        """The gateway's estimate (input estimator, relayed output) for a reply whose upstream
+        usage never arrived; what the client was told in that case."""
+
     def start(self) -> bytes:
         """The first bytes, sent as soon as the upstream accepted (this flushes the headers)."""
 

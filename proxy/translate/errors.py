@@ -41,6 +41,7 @@ TOO_LARGE = ErrorClass(413, "invalid_request_error", 413, "request_too_large")
 AUTHENTICATION = ErrorClass(401, "invalid_request_error", 401, "authentication_error")
 PERMISSION = ErrorClass(403, "permission_error", 403, "permission_error")
 NOT_FOUND = ErrorClass(404, "invalid_request_error", 404, "not_found_error")
+METHOD_NOT_ALLOWED = ErrorClass(405, "invalid_request_error", 405, "invalid_request_error")
 RATE_LIMIT = ErrorClass(429, "requests", 429, "rate_limit_error")
 QUOTA = ErrorClass(429, "insufficient_quota", 429, "rate_limit_error")
 UPSTREAM = ErrorClass(502, "server_error", 502, "api_error")
@@ -57,11 +58,17 @@ class ClientError:
     code: str | None = None
     param: str | None = None
     retry_after: float | None = None
+    # False: answered with `x-should-retry: false`, which the OpenAI and Anthropic SDKs obey
+    # over their own retry-on-5xx rule.
+    should_retry: bool | None = None
 
     def headers(self) -> dict[str, str]:
-        if self.retry_after is None:
-            return {}
-        return {"Retry-After": str(max(1, math.ceil(self.retry_after)))}
+        headers: dict[str, str] = {}
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(max(1, math.ceil(self.retry_after)))
+        if self.should_retry is not None:
+            headers["x-should-retry"] = "true" if self.should_retry else "false"
+        return headers
 
 
 def invalid_request_error(exc: InvalidRequest) -> ClientError:

@@ -7,7 +7,12 @@ a row. Both surfaces pass their translated messages through ``repair_history`` l
 
 from __future__ import annotations
 
+from proxy.translate.errors import InvalidRequest
 from proxy.translate.wire import Part, ToolResultPart, WireMessage
+
+# Anthropic's documented limit on messages per request, applied on both surfaces: it bounds
+# the work one request can ask of the translation (every step here is linear in it).
+MAX_MESSAGES = 100_000
 
 # The CLI's own wording for a call that never got a result (protocol §6).
 MISSING_RESULT_TEXT = "No result — the tool call did not complete (interrupted or lost)."
@@ -22,14 +27,26 @@ def missing_result(call_id: str, tool_name: str) -> ToolResultPart:
     }
 
 
+def check_message_count(count: int, param: str = "messages") -> None:
+    if count > MAX_MESSAGES:
+        raise InvalidRequest(
+            f"Too many messages: {count:,}; at most {MAX_MESSAGES:,} are accepted in one request.",
+            param=param,
+            code="too_many_messages",
+        )
+
+
 def _merge_adjacent(messages: list[WireMessage]) -> list[WireMessage]:
-    """Drop empty messages and merge neighbours of the same role (§6)."""
+    """Drop empty messages and merge neighbours of the same role (§6).
+
+    Linear: each output message owns a fresh list that later neighbours are appended to in
+    place (copying the merged list on every merge made 100,000 user turns quadratic)."""
     merged: list[WireMessage] = []
     for message in messages:
         if not message["content"]:
             continue
         if merged and merged[-1]["role"] == message["role"]:
-            merged[-1] = {"role": message["role"], "content": [*merged[-1]["content"], *message["content"]]}
+            merged[-1]["content"].extend(message["content"])
         else:
             merged.append({"role": message["role"], "content": list(message["content"])})
     return merged

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from proxy.translate import catalog, media, session, tools
 from proxy.translate.catalog import ModelInfo
 from proxy.translate.errors import InvalidRequest
-from proxy.translate.history import repair_history
+from proxy.translate.history import check_message_count, repair_history
 from proxy.translate.jsonfast import JSONDecodeError, dumps_str, loads
 from proxy.translate.wire import Part, ToolCallPart, ToolDefinition, UpstreamRequest, WireMessage
 
@@ -36,7 +36,6 @@ DROPPED_FIELDS = (
     "top_p",
     "frequency_penalty",
     "presence_penalty",
-    "parallel_tool_calls",
     "seed",
     "logit_bias",
     "store",
@@ -76,6 +75,8 @@ class ChatRequest:
     include_usage: bool
     response_format: ResponseFormat | None
     model_info: ModelInfo | None
+    # False: at most one tool call reaches the client (enforced by the encoder, §5 has no switch).
+    parallel_tool_calls: bool = True
 
 
 def _is_number(value: Any) -> bool:
@@ -307,14 +308,21 @@ def _messages(body: Mapping[str, Any], *, allow_remote_images: bool) -> _Convers
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise InvalidRequest("'messages' must be a non-empty list.", param="messages")
+    check_message_count(len(messages))
     conversation = _Conversation(allow_remote_images=allow_remote_images)
     for index, message in enumerate(messages):
         conversation.add(message, f"messages[{index}]")
     # §6, §14: the upstream rejects orphan results and unanswered calls; repair like the CLI.
     conversation.messages = repair_history(conversation.messages)
+    if not conversation.messages and conversation.system:
+        # OpenAI answers a conversation of instructions alone; the upstream needs a turn to
+        # answer, so the instructions become it (the model reads the same text either way).
+        text = "\n\n".join(conversation.system)
+        conversation.messages = [{"role": "user", "content": [{"type": "text", "text": text}]}]
+        conversation.system = []
     if not conversation.messages:
         raise InvalidRequest(
-            "'messages' must include at least one user, assistant or tool message with content.",
+            "'messages' must include at least one message with content.",
             param="messages",
         )
     return conversation
@@ -491,7 +499,7 @@ def parse_chat_request(
     _number(body, "top_p", 0, 1)
     _number(body, "frequency_penalty", -2, 2)
     _number(body, "presence_penalty", -2, 2)
-    _typed(body, "parallel_tool_calls", bool, "a boolean")
+    parallel_tool_calls = _typed(body, "parallel_tool_calls", bool, "a boolean")
     conversation = _messages(body, allow_remote_images=allow_remote_images)
     media.check_vision(model_info, conversation.messages, client_model=client_model)
     definitions, tool_choice = _tool_choice(body, _tools(body))
@@ -513,4 +521,6 @@ def parse_chat_request(
         client_model=client_model,
         stream=stream,
     )
-    return ChatRequest(upstream, stream, include_usage, response_format, model_info)
+    return ChatRequest(
+        upstream, stream, include_usage, response_format, model_info, parallel_tool_calls is not False
+    )

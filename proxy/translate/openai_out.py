@@ -15,6 +15,10 @@ and then ``final_body()``. Decisions the client can observe:
   failure, not an answer: ``final_body`` raises FailedResponse, and a stream ends with an error
   chunk in place of the finish chunk. ``length`` and ``content_filter`` finishes are passed as
   they are: the finish reason already tells the client the output is incomplete, as at OpenAI.
+- ``parallel_tool_calls: false``: the first complete call ends the reply (the upstream has no
+  switch; the relay closes it as at a stop sequence), and later calls are not shown.
+- Usage the upstream never sent (a reply the gateway ended early, see above) is the gateway's
+  estimate: the count_tokens estimator for input, the relayed text for output; never 0/0.
 - ``system_fingerprint`` is omitted (the schema types it as a string, never null), and so is
   ``usage: null`` on ordinary chunks (optional in the schema; no client in shared/clients needs it).
 """
@@ -49,6 +53,7 @@ from proxy.translate.failures import UpstreamFailure
 from proxy.translate.jsonfast import JSONDecodeError, dumps, loads
 from proxy.translate.openai_in import ChatRequest, ResponseFormat
 from proxy.translate.sse import DONE, comment_frame, data_frame
+from proxy.translate.token_count import estimated_usage
 
 PING = comment_frame("ping")
 # Finishes after which the text should be the complete JSON answer.
@@ -95,8 +100,10 @@ def _json_error(text: str, response_format: ResponseFormat) -> ClientError | Non
 
 
 def _empty_length_error(request: ChatRequest) -> ClientError:
-    """max_tokens ran out before any answer (typically all spent on reasoning): an empty
-    success would look like a real, blank answer, so it fails closed (CCSITE_ALLOW_EMPTY_LENGTH)."""
+    """max_tokens ran out before any answer (typically all spent on reasoning). OpenAI answers
+    200 with empty content and finish_reason length, and so does the gateway by default; with
+    CCSITE_ALLOW_EMPTY_LENGTH=0 it fails closed, marked not retryable: the SDKs retry 5xx on
+    their own, and each retry would spend the whole budget again."""
     limit = request.upstream.max_tokens
     budget = f"max_tokens ({limit})" if limit else "the default max_tokens"
     return ClientError(
@@ -104,6 +111,7 @@ def _empty_length_error(request: ChatRequest) -> ClientError:
         f"The model used all of {budget} before producing any answer (likely on reasoning); "
         "raise max_tokens or lower reasoning_effort.",
         code="empty_output_at_length",
+        should_retry=False,
     )
 
 
@@ -117,10 +125,14 @@ class ChatEncoder:
         completion_id: str,
         created: int,
         reasoning_content: bool = True,
-        allow_empty_length: bool = False,
+        allow_empty_length: bool = True,
+        input_estimate: int = 0,
     ) -> None:
         self._request = request
         self._allow_empty_length = allow_empty_length
+        self._input_estimate = input_estimate
+        self._relayed = 0  # characters of text, reasoning and arguments relayed (usage estimate)
+        self._single_call = not request.parallel_tool_calls
         self._shown_text = False
         self._streaming = request.stream
         self._reasoning_out = reasoning_content
@@ -163,6 +175,14 @@ class ChatEncoder:
     @property
     def usage(self) -> Usage | None:
         return self._usage
+
+    def estimated_usage(self) -> Usage:
+        """The gateway's estimate, for a reply whose upstream usage never arrived."""
+        return estimated_usage(self._input_estimate, self._relayed)
+
+    def _reported_usage(self) -> Usage:
+        # Never a silent zero: a reply the gateway ended early reports its estimate.
+        return self._usage if self._usage is not None else self.estimated_usage()
 
     def start(self) -> bytes:
         return self._delta_head + b'{"role":"assistant","content":""}' + self._delta_tail
@@ -213,6 +233,7 @@ class ChatEncoder:
         if not text:
             return b""
         self._shown_text = True
+        self._relayed += len(text)
         if self._keep_text:
             self._text.append(text)
         return self._delta({"content": text}) if self._streaming else b""
@@ -222,26 +243,35 @@ class ChatEncoder:
             text = "\n\n" + text
             self._reasoning_break = False
         self._saw_reasoning = True
+        self._relayed += len(text)
         if not self._streaming:
             self._reasoning.append(text)
             return b""
         return self._delta({"reasoning_content": text}) if self._reasoning_out else b""
 
     def _on_tool(self, event: ToolInputStart | ToolInputDelta | ToolCall) -> bytes:
+        index = self._call_index.get(event.call_id)
+        if self._single_call and index is None and self._calls:
+            return b""  # parallel_tool_calls false: only the first call reaches the client
         if isinstance(event, ToolInputStart):
             call = self._new_call(event.call_id, event.name)
             return self._tool_delta(call, "", first=True)
-        index = self._call_index.get(event.call_id)
         if isinstance(event, ToolInputDelta):
             if index is None:
                 return b""  # no start seen: the final tool-call will carry it whole
             self._calls[index].streamed.append(event.delta)
+            self._relayed += len(event.delta)
             return self._tool_delta(self._calls[index], event.delta)
         if event.provider_executed:
             return b""  # the upstream ran it itself; not a call for the client (§8.2)
+        # The upstream has no switch for parallel calls: with parallel_tool_calls false the
+        # reply ends once the first call is complete, and the upstream is closed (as at a stop
+        # sequence).
+        self._done = self._single_call
         if index is None:
             call = self._new_call(event.call_id, event.name)
             call.input = dict(event.input)
+            self._relayed += len(call.arguments())
             return self._tool_delta(call, call.arguments(), first=True)
         return self._complete_call(self._calls[index], dict(event.input))
 
@@ -261,6 +291,7 @@ class ChatEncoder:
             return b""
         if complete.startswith(streamed):
             rest = complete[len(streamed) :]
+            self._relayed += len(rest)
             call.streamed.append(rest)
             return self._tool_delta(call, rest)
         return b""
@@ -326,7 +357,7 @@ class ChatEncoder:
             self._delta_head + b'{},"logprobs":null,"finish_reason":%b}]}\n\n' % dumps(self._finish_reason)
         )
         if self._request.include_usage:
-            frames.append(self._usage_head + dumps(openai_usage(self._usage or Usage())) + b"}\n\n")
+            frames.append(self._usage_head + dumps(openai_usage(self._reported_usage())) + b"}\n\n")
         frames.append(DONE)
         return b"".join(frames)
 
@@ -368,5 +399,5 @@ class ChatEncoder:
             "choices": [
                 {"index": 0, "message": message, "logprobs": None, "finish_reason": self._finish_reason}
             ],
-            "usage": openai_usage(self._usage or Usage()),
+            "usage": openai_usage(self._reported_usage()),
         }

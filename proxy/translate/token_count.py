@@ -18,6 +18,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 
+from proxy.translate.events import Usage
 from proxy.translate.jsonfast import dumps
 from proxy.translate.wire import Part, UpstreamRequest
 
@@ -75,6 +76,18 @@ def estimate_input_tokens(request: UpstreamRequest) -> int:
         fixed += TOOLS_PREAMBLE + TOOL_OVERHEAD * len(request.tools)
         text_bytes += sum(len(dumps(tool)) for tool in request.tools)
     return math.ceil(text_bytes / BYTES_PER_TOKEN) + fixed
+
+
+def estimate_output_tokens(relayed_chars: int) -> int:
+    """Output tokens for text the gateway relayed when the upstream's usage never came (a reply
+    it ended early, a cancelled one): the same high bias as the input estimate. Characters
+    stand in for bytes, which only differ for non-ASCII text, to keep the relay hot path free
+    of encoding work."""
+    return math.ceil(relayed_chars / BYTES_PER_TOKEN)
+
+
+def estimated_usage(input_tokens: int, relayed_chars: int) -> Usage:
+    return Usage(input_tokens=input_tokens, output_tokens=estimate_output_tokens(relayed_chars))
 
 
 class Calibration:

@@ -81,6 +81,8 @@ class UpstreamRequest:
     stop_sequences: tuple[str, ...] = ()
     # A client conversation id (session header, prompt_cache_key, user); threadId derives from it.
     session_hint: str | None = None
+    # Whose conversation it is (the gateway user): threads are scoped by it, set by the view.
+    session_scope: str = ""
     # The model name the client sent, echoed back in responses.
     client_model: str = ""
     stream: bool = False

@@ -36,7 +36,7 @@ def stream_limits() -> StreamLimits:
 
 async def open_stream(request: UpstreamRequest, *, chooser: CredentialChooser) -> UpstreamStream:
     refresh_in_background()
-    session_id = thread_id(request.session_hint)
+    session_id = thread_id(request.session_hint, request.session_scope)
     body = envelope(request, session_id)
     stream = UpstreamStream(upstream_pool(), body, session_id, chooser, stream_limits())
     stream.start()

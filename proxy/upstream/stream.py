@@ -133,10 +133,14 @@ class UpstreamStream:
         stayed quiet for ``peek`` seconds. Raise UpstreamError if it failed before anything was
         visible, so the surface can answer with a real HTTP status."""
         await self._settled.wait()
-        if not self.ended and peek > 0:
+        while not self.ended and peek > 0:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(peek):
                     await self._decided.wait()
+            if self._decided.is_set() or self._settled.is_set():
+                break  # something showed, or a healthy upstream stayed quiet: commit
+            # The attempt failed and a retry is under way: the status waits for its 200.
+            await self._settled.wait()
         if self.failure is not None and not self.visible:
             raise UpstreamError(self.failure)
 
@@ -204,6 +208,8 @@ class UpstreamStream:
             if self._loop.time() >= self._deadline:
                 return failure
             failed = credential
+            # Not settled while retrying a failed upstream: wait_opened keeps the status open.
+            self._settled.clear()
             logger.info("upstream attempt %d failed with %s", self.attempts, failure.code)
         return failure
 

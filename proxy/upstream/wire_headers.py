@@ -22,14 +22,16 @@ GENERATE_PATH = "/alpha/generate"
 SESSION_NAMESPACE = uuid.UUID("6f1c9a52-3d4e-5b8a-9c0d-7e2f4a6b8c10")
 
 
-def thread_id(session_hint: str | None) -> str:
+def thread_id(session_hint: str | None, scope: str = "") -> str:
     """§5: threadId must be a real UUID (the service rejects other shapes with a 400).
 
     A client conversation id maps to a stable UUIDv5, so the upstream sees one thread per
     conversation (and can reuse its prompt cache); without one, each request is its own thread.
+    ``scope`` (the gateway user) is part of the name: two users who send the same id (say
+    ``user: "shared-session"``) get different threads, never each other's.
     """
     if session_hint:
-        return str(uuid.uuid5(SESSION_NAMESPACE, session_hint))
+        return str(uuid.uuid5(SESSION_NAMESPACE, f"{scope}\x00{session_hint}" if scope else session_hint))
     return str(uuid.uuid4())
 
 

@@ -7,6 +7,7 @@ Routing is on the path alone (Claude Code calls ``/v1/messages?beta=true``); any
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -16,11 +17,11 @@ from proxy.auth import client_key_auth
 from proxy.generation import generate, record_refusal, resolve_model
 from proxy.outcomes import ANTHROPIC_MESSAGES, COUNT_TOKENS, record_outcome
 from proxy.request_meta import start_outcome
-from proxy.requests import parse_json_body
+from proxy.requests import parse_and_translate
 from proxy.signing import thinking_key
 from proxy.surfaces import json_response
 from proxy.token_calibration import calibrated_estimate
-from proxy.translate.anthropic_in import parse_count_tokens_request, parse_messages_request
+from proxy.translate.anthropic_in import MessagesRequest, parse_count_tokens_request, parse_messages_request
 from proxy.translate.anthropic_out import MessagesEncoder
 from proxy.translate.errors import InvalidRequest
 
@@ -29,21 +30,27 @@ router = Router(auth=client_key_auth, tags=["anthropic"])
 
 @router.post("/messages")
 async def messages(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
-    body = None
-    try:
-        body = parse_json_body(request)
+    def translate(body: dict[str, Any]) -> tuple[MessagesRequest, tuple[int, int]]:
         parsed = parse_messages_request(
             body,
             request.headers,
             thinking_key=thinking_key(),
             allow_remote_images=settings.CCSITE_IMAGE_FETCH,
         )
-    except InvalidRequest as exc:
+        return parsed, calibrated_estimate(parsed.upstream)
+
+    def refused(body: dict[str, Any], exc: InvalidRequest) -> None:
         record_refusal(request, ANTHROPIC_MESSAGES, request.auth, body, exc)  # type: ignore[attr-defined]
-        raise
+
+    parsed, estimate = await parse_and_translate(request, translate, refused)
 
     def encoder() -> MessagesEncoder:
-        return MessagesEncoder(parsed, message_id=f"msg_{secrets.token_hex(12)}", thinking_key=thinking_key())
+        return MessagesEncoder(
+            parsed,
+            message_id=f"msg_{secrets.token_hex(12)}",
+            thinking_key=thinking_key(),
+            input_estimate=estimate[0],
+        )
 
     return await generate(
         request,
@@ -52,21 +59,23 @@ async def messages(request: HttpRequest) -> HttpResponse | StreamingHttpResponse
         parsed.upstream,
         encoder,
         streaming=parsed.stream,
-        estimated_input_tokens=calibrated_estimate(parsed.upstream)[1],
+        input_estimate=estimate,
     )
 
 
 @router.post("/messages/count_tokens")
 async def count_tokens(request: HttpRequest) -> HttpResponse:
     """Answered by the gateway alone: the outcome carries the model, no upstream tokens."""
-    body = None
-    try:
-        body = parse_json_body(request)
+
+    def count(body: dict[str, Any]) -> MessagesRequest:
         parsed = parse_count_tokens_request(body, request.headers, thinking_key=thinking_key())
         resolve_model(parsed.upstream)  # an unknown or disabled model is refused here too
-    except InvalidRequest as exc:
+        return parsed
+
+    def refused(body: dict[str, Any], exc: InvalidRequest) -> None:
         record_refusal(request, COUNT_TOKENS, request.auth, body, exc)  # type: ignore[attr-defined]
-        raise
+
+    parsed = await parse_and_translate(request, count, refused)
     calibrated, _ = calibrated_estimate(parsed.upstream)
     outcome = start_outcome(
         request,

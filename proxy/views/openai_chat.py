@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -12,10 +13,10 @@ from ninja import Router
 from proxy.auth import client_key_auth
 from proxy.generation import generate, record_refusal
 from proxy.outcomes import OPENAI_CHAT
-from proxy.requests import parse_json_body
+from proxy.requests import parse_and_translate
 from proxy.token_calibration import calibrated_estimate
 from proxy.translate.errors import InvalidRequest
-from proxy.translate.openai_in import parse_chat_request
+from proxy.translate.openai_in import ChatRequest, parse_chat_request
 from proxy.translate.openai_out import ChatEncoder
 
 router = Router(auth=client_key_auth, tags=["openai"])
@@ -23,13 +24,14 @@ router = Router(auth=client_key_auth, tags=["openai"])
 
 @router.post("/chat/completions")
 async def chat_completions(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
-    body = None
-    try:
-        body = parse_json_body(request)
+    def translate(body: dict[str, Any]) -> tuple[ChatRequest, tuple[int, int]]:
         chat = parse_chat_request(body, request.headers, allow_remote_images=settings.CCSITE_IMAGE_FETCH)
-    except InvalidRequest as exc:
+        return chat, calibrated_estimate(chat.upstream)
+
+    def refused(body: dict[str, Any], exc: InvalidRequest) -> None:
         record_refusal(request, OPENAI_CHAT, request.auth, body, exc)  # type: ignore[attr-defined]
-        raise
+
+    chat, estimate = await parse_and_translate(request, translate, refused)
 
     def encoder() -> ChatEncoder:
         return ChatEncoder(
@@ -38,6 +40,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse | StreamingHttp
             created=int(time.time()),
             reasoning_content=settings.CCSITE_REASONING_CONTENT,
             allow_empty_length=settings.CCSITE_ALLOW_EMPTY_LENGTH,
+            input_estimate=estimate[0],
         )
 
     return await generate(
@@ -47,5 +50,5 @@ async def chat_completions(request: HttpRequest) -> HttpResponse | StreamingHttp
         chat.upstream,
         encoder,
         streaming=chat.stream,
-        estimated_input_tokens=calibrated_estimate(chat.upstream)[1],
+        input_estimate=estimate,
     )

@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from proxy.upstream.sim_scenarios import expected_reasoning, expected_text
+from proxy.upstream.simulator.scenarios import expected_reasoning, expected_text
 
 SDK_DIR = os.environ.get("CCSITE_ANTHROPIC_SDK_0X", "")
 pytestmark = [

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.upstream.sim_scenarios import expected_text
+from proxy.upstream.simulator.scenarios import expected_text
 
 CLAUDE = os.environ.get("CCSITE_CLAUDE_CODE", "")
 pytestmark = [

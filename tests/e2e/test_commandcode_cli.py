@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from proxy.upstream.sim_config import KeyBehaviour
-from proxy.upstream.sim_recorder import RequestRecord
-from proxy.upstream.sim_scenarios import expected_text
-from proxy.upstream.sim_server import SimulatorThread
+from proxy.upstream.simulator.config import KeyBehaviour
+from proxy.upstream.simulator.recorder import RequestRecord
+from proxy.upstream.simulator.scenarios import expected_text
+from proxy.upstream.simulator.server import SimulatorThread
 
 CLI = os.environ.get("CCSITE_COMMANDCODE_CLI", "")
 if not CLI:

@@ -9,8 +9,8 @@ import anthropic
 import httpx
 import pytest
 
-from proxy.upstream.sim_events import expected_usage
-from proxy.upstream.sim_scenarios import expected_reasoning, expected_text
+from proxy.upstream.simulator.events import expected_usage
+from proxy.upstream.simulator.scenarios import expected_reasoning, expected_text
 from tests.golden import check_anthropic_sse
 
 pytestmark = [pytest.mark.live]

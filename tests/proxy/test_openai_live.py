@@ -11,8 +11,8 @@ import httpx
 import openai
 import pytest
 
-from proxy.upstream.sim_events import expected_usage
-from proxy.upstream.sim_scenarios import expected_reasoning, expected_text
+from proxy.upstream.simulator.events import expected_usage
+from proxy.upstream.simulator.scenarios import expected_reasoning, expected_text
 from tests.golden import check_openai_sse
 
 pytestmark = [pytest.mark.live]

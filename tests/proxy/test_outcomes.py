@@ -11,7 +11,7 @@ import pytest
 from proxy import outcomes
 from proxy.outcomes import RequestOutcome
 from proxy.streaming import _relay, collect
-from proxy.translate.events import Finish, TextDelta, UpstreamEvent, Usage
+from proxy.translate.events import Finish, TextDelta, ToolCall, UpstreamEvent, Usage
 from proxy.translate.failures import FailureKind, UpstreamFailure
 from proxy.translate.openai_in import parse_chat_request
 from proxy.translate.openai_out import ChatEncoder
@@ -116,3 +116,53 @@ async def test_the_opening_goes_out_at_once_when_the_upstream_is_quiet(recorded)
     stream = FakeStream([[TextDelta("hi")], [Finish("stop", "stop", USAGE)]])
     chunks = [chunk async for chunk in _relay(stream, encoder(True), outcome())]
     assert b'"role":"assistant"' in chunks[0] and b'"content":"hi"' not in chunks[0]  # flushes headers
+
+
+def estimating_encoder(stream: bool, **body: object) -> ChatEncoder:
+    chat = parse_chat_request(
+        {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": stream, **body}, {}
+    )
+    return ChatEncoder(chat, completion_id="chatcmpl-1", created=1, input_estimate=30)
+
+
+async def test_a_reply_ended_at_a_stop_sequence_records_the_estimate(recorded):
+    stream = FakeStream([[TextDelta("hello world")], [Finish("stop", "stop", USAGE)]])
+    body = b"".join(
+        [chunk async for chunk in _relay(stream, estimating_encoder(True, stop=["world"]), outcome())]
+    )
+    assert b'"content":"hello "' in body
+    (recorded_outcome,) = recorded
+    assert recorded_outcome.usage_estimated is True
+    assert recorded_outcome.usage == Usage(input_tokens=30, output_tokens=3)  # "hello " / 2.5
+
+
+async def test_a_client_that_goes_away_mid_stream_records_the_estimate(recorded):
+    stream = FakeStream([[TextDelta("abcde")], [TextDelta("b")], [Finish("stop", "stop", USAGE)]])
+    relay = _relay(stream, estimating_encoder(True), outcome())
+    await anext(relay)  # the opening
+    await anext(relay)  # "abcde"
+    await relay.aclose()
+    (recorded_outcome,) = recorded
+    assert recorded_outcome.status == "cancelled" and recorded_outcome.usage_estimated is True
+    assert recorded_outcome.usage == Usage(input_tokens=30, output_tokens=2)
+
+
+async def test_the_upstreams_usage_is_not_marked_estimated(recorded):
+    stream = FakeStream([[TextDelta("hi"), Finish("stop", "stop", USAGE)]])
+    await collect(stream, estimating_encoder(False), outcome())
+    assert [(o.usage, o.usage_estimated) for o in recorded] == [(USAGE, False)]
+
+
+async def test_a_non_streaming_reply_with_one_tool_call_records_the_estimate(recorded):
+    calls = [ToolCall(f"c{i}", "f", {"x": i}) for i in range(3)]
+    stream = FakeStream([calls, [Finish("tool-calls", "tool_calls", USAGE)]])
+    body = await collect(stream, estimating_encoder(False, parallel_tool_calls=False), outcome())
+    assert len(body["choices"][0]["message"]["tool_calls"]) == 1
+    assert body["usage"]["prompt_tokens"] == 30 and body["usage"]["completion_tokens"] > 0
+    assert [o.usage_estimated for o in recorded] == [True]
+
+
+async def test_a_failed_reply_keeps_no_estimate(recorded):
+    stream = FakeStream([[TextDelta("hi")]], fail=True)
+    [chunk async for chunk in _relay(stream, estimating_encoder(True), outcome())]
+    assert [(o.usage, o.usage_estimated) for o in recorded] == [(None, False)]

@@ -11,8 +11,8 @@ import pytest
 
 from proxy import outcomes
 from proxy.upstream.client import close_upstream_client
-from proxy.upstream.sim_recorder import key_fingerprint
-from proxy.upstream.sim_scenarios import expected_text
+from proxy.upstream.simulator.recorder import key_fingerprint
+from proxy.upstream.simulator.scenarios import expected_text
 
 BODY = json.dumps({"model": "deepseek-v4-flash", "messages": [{"role": "user", "content": "hi"}]})
 pytestmark = pytest.mark.django_db(transaction=True)

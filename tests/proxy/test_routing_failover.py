@@ -19,8 +19,8 @@ from proxy.translate.events import TextDelta
 from proxy.translate.wire import UpstreamRequest
 from proxy.upstream.client import close_upstream_client
 from proxy.upstream.errors import UpstreamError
-from proxy.upstream.sim_recorder import key_fingerprint
-from proxy.upstream.sim_scenarios import expected_text
+from proxy.upstream.simulator.recorder import key_fingerprint
+from proxy.upstream.simulator.scenarios import expected_text
 from tests.factories import make_credential
 
 MODEL = "deepseek/deepseek-v4-flash"

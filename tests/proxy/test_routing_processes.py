@@ -121,7 +121,7 @@ async def test_disabling_reaches_the_other_process_within_a_second(gateways, sim
         response = await client.post(url, json=body(stream=False), headers=headers)
         assert response.status_code == 200
         records = (await client.get(f"{simulator.url}/_sim/requests")).json()["requests"]
-    from proxy.upstream.sim_recorder import key_fingerprint
+    from proxy.upstream.simulator.recorder import key_fingerprint
 
     new = [r for r in records[before:] if r["path"] == "/alpha/generate"]
     assert new and all(r["key_fingerprint"] != key_fingerprint(first_key_secret(first_key)) for r in new)

@@ -498,8 +498,8 @@ def _bad(**changes: Any) -> dict[str, Any]:
         (_bad(messages=[user({"type": "text", "text": 5})]), "messages[0].content[0].text"),
         (_bad(messages=[user({"type": "video"})]), "messages[0].content[0].type"),
         (
-            _bad(messages=[user({"type": "search_result", "source": "s", "title": "t", "content": []})]),
-            "messages[0].content[0].type",
+            _bad(messages=[user({"type": "search_result", "title": "t", "content": []})]),
+            "messages[0].content[0].source",
         ),
         (_bad(messages=[user({"type": "container_upload", "file_id": "f"})]), "messages[0].content[0].type"),
         (

@@ -53,14 +53,24 @@ CASES = [
 
 
 def request_for(
-    model: str = "claude-opus-5-5", *, stream: bool = True, stop: list[str] | None = None
+    model: str = "claude-opus-5-5",
+    *,
+    stream: bool = True,
+    stop: list[str] | None = None,
+    thinking: dict[str, Any] | None = None,
+    tool_choice: dict[str, Any] | None = None,
 ) -> MessagesRequest:
+    """Thinking is enabled unless told otherwise: most cases here show reasoning blocks."""
     body: dict[str, Any] = {
         "model": model,
         "max_tokens": 1024,
         "messages": [{"role": "user", "content": "hi"}],
         "stream": stream,
+        "thinking": thinking or {"type": "adaptive"},
     }
+    if tool_choice:
+        body["tool_choice"] = tool_choice
+        body["tools"] = [{"name": "get_weather", "input_schema": {"type": "object"}}]
     if stop:
         body["stop_sequences"] = stop
     return parse_messages_request(body, {}, thinking_key=KEY)

@@ -32,7 +32,8 @@ from proxy.translate.openai_in import ChatRequest, parse_chat_request
 from proxy.translate.openai_out import ChatEncoder
 from tests.golden import FIXTURES, GOLDEN, assert_golden, check_openai_sse, parse_sse
 
-SPEC = Path(__file__).resolve().parents[3] / "shared" / "specs" / "openai-openapi.json"
+# An excerpt of OpenAI's published OpenAPI description (MIT; see the LICENSE beside it).
+SPEC = Path(__file__).resolve().parents[1] / "fixtures" / "openai-spec" / "chat-completions.json"
 STREAMS = ("01-text-only", "02-reasoning-then-text", "03-tool-call")
 USAGE = Usage(input_tokens=10, cache_read_tokens=4, output_tokens=5, reasoning_tokens=2)
 FAILURE = UpstreamFailure(FailureKind.RETRYABLE, 503, "stream_error", "Gateway request failed")
@@ -54,8 +55,16 @@ def encoder(request: ChatRequest, **options: Any) -> ChatEncoder:
     return ChatEncoder(request, completion_id="chatcmpl-test", created=1_795_000_000, **options)
 
 
+def _options(body: dict[str, Any]) -> dict[str, Any]:
+    """Encoder options among the keyword arguments (the rest is the request body)."""
+    options = {key: body.pop(key) for key in ("reasoning_content", "input_estimate") if key in body}
+    if "allow_empty" in body:
+        options["allow_empty_length"] = body.pop("allow_empty")
+    return options
+
+
 def stream_bytes(events: list[UpstreamEvent], **body: Any) -> bytes:
-    options = {key: body.pop(key) for key in ("reasoning_content",) if key in body}
+    options = _options(body)
     enc = encoder(chat_request(stream=True, **body), **options)
     out = enc.start()
     for event in events:
@@ -66,7 +75,7 @@ def stream_bytes(events: list[UpstreamEvent], **body: Any) -> bytes:
 
 
 def body_of(events: list[UpstreamEvent], **body: Any) -> dict[str, Any]:
-    options = {key: body.pop(key) for key in ("reasoning_content",) if key in body}
+    options = _options(body)
     enc = encoder(chat_request(stream=False, **body), **options)
     for event in events:
         assert enc.feed(event) == b"", "a non-streaming reply builds no frames"
@@ -423,13 +432,14 @@ def test_non_streaming_body_usage_and_shape():
     }
 
 
-def test_usage_is_zero_when_the_upstream_sent_none():
-    enc = encoder(chat_request(stream=False))
-    enc.feed(TextDelta("hi"))
+def test_usage_is_the_gateways_estimate_when_the_upstream_sent_none():
+    enc = encoder(chat_request(stream=False), input_estimate=40)
+    enc.feed(TextDelta("hello"))
     enc.feed(Abort(None))
     enc.close()
     assert enc.usage is None
-    assert enc.final_body()["usage"]["total_tokens"] == 0
+    usage = enc.final_body()["usage"]
+    assert (usage["prompt_tokens"], usage["completion_tokens"]) == (40, 2)  # 5 chars / 2.5
 
 
 def test_usage_property_reports_the_finish_usage():
@@ -550,8 +560,6 @@ def test_json_schema_tool_call_turn_is_not_checked_as_json():
 
 @cache
 def openapi_schemas() -> dict[str, Any]:
-    if not SPEC.exists():
-        pytest.skip("shared/specs/openai-openapi.json is not beside the checkout")
     return json.loads(SPEC.read_text())["components"]["schemas"]
 
 
@@ -617,17 +625,25 @@ def test_chunks_match_the_openapi_stream_schema(name):
 LENGTH_FINISH = Finish("length", "max_tokens", USAGE)
 
 
-def test_a_length_finish_without_any_output_fails_closed_in_a_stream():
+def test_a_length_finish_without_any_output_is_an_empty_success_by_default():
     raw = stream_bytes([ReasoningDelta("thinking..."), LENGTH_FINISH], max_tokens=50)
+    assert b'"finish_reason":"length"' in raw and raw.endswith(b"data: [DONE]\n\n")
+    choice = body_of([ReasoningDelta("thinking..."), LENGTH_FINISH])["choices"][0]
+    assert choice["finish_reason"] == "length" and choice["message"]["content"] == ""
+
+
+def test_a_length_finish_without_any_output_fails_closed_in_a_stream_when_set():
+    raw = stream_bytes([ReasoningDelta("thinking..."), LENGTH_FINISH], max_tokens=50, allow_empty=False)
     assert b'"code":"empty_output_at_length"' in raw and b"max_tokens (50)" in raw
     assert b'"finish_reason":"length"' not in raw and not raw.endswith(b"data: [DONE]\n\n")
 
 
-def test_a_length_finish_without_any_output_fails_closed_in_a_body():
+def test_a_length_finish_without_any_output_fails_closed_in_a_body_when_set():
     with pytest.raises(FailedResponse) as raised:
-        body_of([ReasoningDelta("thinking..."), LENGTH_FINISH])
+        body_of([ReasoningDelta("thinking..."), LENGTH_FINISH], allow_empty=False)
     assert raised.value.error.code == "empty_output_at_length"
     assert raised.value.error.error_class.openai_status == 502
+    assert raised.value.error.headers() == {"x-should-retry": "false"}
 
 
 def test_a_length_finish_after_some_text_is_a_normal_length_finish():

@@ -18,8 +18,8 @@ from proxy.translate.wire import UpstreamRequest
 from proxy.upstream.client import close_upstream_client
 from proxy.upstream.commandcode import Credential, open_stream
 from proxy.upstream.errors import UpstreamError
-from proxy.upstream.sim_events import expected_usage
-from proxy.upstream.sim_scenarios import expected_reasoning, expected_text
+from proxy.upstream.simulator.events import expected_usage
+from proxy.upstream.simulator.scenarios import expected_reasoning, expected_text
 
 MODEL = "deepseek/deepseek-v4-flash"
 
@@ -66,7 +66,7 @@ class Upstream:
 
     @property
     def fingerprint(self) -> str:
-        from proxy.upstream.sim_recorder import key_fingerprint
+        from proxy.upstream.simulator.recorder import key_fingerprint
 
         return key_fingerprint(self.key)
 

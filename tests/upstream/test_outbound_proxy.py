@@ -20,7 +20,7 @@ from proxy.upstream.client import close_upstream_client
 from proxy.upstream.commandcode import Credential, open_stream
 from proxy.upstream.http1 import ConnectionPool, UpstreamConnectionError
 from proxy.upstream.outbound import proxy_for
-from proxy.upstream.sim_scenarios import expected_text
+from proxy.upstream.simulator.scenarios import expected_text
 from tests.outbound_proxy import LoopbackProxy
 from tests.upstream.test_client import RecordingChooser
 

@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 from proxy.translate.catalog import all_models
-from proxy.upstream.sim_config import KeyBehaviour, SimConfig
-from proxy.upstream.sim_events import expected_usage
-from proxy.upstream.sim_recorder import RequestRecord, key_fingerprint
-from proxy.upstream.sim_scenarios import expected_reasoning, expected_text
-from proxy.upstream.sim_server import SimulatorThread
+from proxy.upstream.simulator.config import KeyBehaviour, SimConfig
+from proxy.upstream.simulator.events import expected_usage
+from proxy.upstream.simulator.recorder import RequestRecord, key_fingerprint
+from proxy.upstream.simulator.scenarios import expected_reasoning, expected_text
+from proxy.upstream.simulator.server import SimulatorThread
 
 pytestmark = pytest.mark.live
 

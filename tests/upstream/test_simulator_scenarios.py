@@ -9,13 +9,13 @@ from typing import Any
 import orjson
 import pytest
 
-from proxy.upstream import sim_scenarios as sc
-from proxy.upstream.sim_config import ConfigError, KeyBehaviour, config_from_dict, load_config
-from proxy.upstream.sim_errors import RequestRejected, scenario_error, usage_window_error
-from proxy.upstream.sim_events import StreamPlan, build_script, expected_usage, join_lines
-from proxy.upstream.sim_recorder import key_fingerprint, redact_headers
-from proxy.upstream.sim_select import default_tool, select
-from proxy.upstream.sim_validate import bearer_key, check_json_content_type, validate_envelope
+from proxy.upstream.simulator import scenarios as sc
+from proxy.upstream.simulator.config import ConfigError, KeyBehaviour, config_from_dict, load_config
+from proxy.upstream.simulator.errors import RequestRejected, scenario_error, usage_window_error
+from proxy.upstream.simulator.events import StreamPlan, build_script, expected_usage, join_lines
+from proxy.upstream.simulator.recorder import key_fingerprint, redact_headers
+from proxy.upstream.simulator.select import default_tool, select
+from proxy.upstream.simulator.validate import bearer_key, check_json_content_type, validate_envelope
 from tests.upstream.test_simulator import envelope
 
 

@@ -174,7 +174,7 @@ class Command(BaseCommand):
             f"    -d '{body}'",
             "",
             "Other simulator behaviours: put [sim:reasoning], [sim:tool-call], [sim:http-429] ... in",
-            "the message (proxy/upstream/simulator.py lists them all).",
+            "the message (proxy/upstream/simulator/app.py lists them all).",
             f"What the simulator received: {sim_url}/_sim/requests",
             "",
         ]

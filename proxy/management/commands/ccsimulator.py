@@ -1,4 +1,4 @@
-"""Serve the Command Code upstream simulator (proxy/upstream/simulator.py) with uvicorn."""
+"""Serve the Command Code upstream simulator (proxy/upstream/simulator/app.py) with uvicorn."""
 
 from __future__ import annotations
 
@@ -8,9 +8,15 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from proxy.upstream.sim_config import ConfigError, SimConfig, check_selection, key_behaviour, load_config
-from proxy.upstream.sim_server import serve
-from proxy.upstream.simulator import build_simulator
+from proxy.upstream.simulator.app import build_simulator
+from proxy.upstream.simulator.config import (
+    ConfigError,
+    SimConfig,
+    check_selection,
+    key_behaviour,
+    load_config,
+)
+from proxy.upstream.simulator.server import serve
 
 
 def _key_flag(value: str) -> tuple[str, str]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from proxy.upstream.sim_scenarios import DirectiveError, parse_selection
+from proxy.upstream.simulator.scenarios import DirectiveError, parse_selection
 
 
 class ConfigError(ValueError):

@@ -14,7 +14,8 @@ from typing import Any
 
 import orjson
 
-from proxy.upstream import sim_scenarios as sc
+from proxy.upstream.simulator import scenarios as sc
+from proxy.upstream.simulator.tool_args import arguments_for
 
 # protocol §8.4: the provider's raw string next to each AI-SDK finish reason.
 RAW_FINISH_REASONS = {
@@ -39,6 +40,8 @@ TEXT_ID = "txt-0"
 REASONING_ID = "reasoning-0"
 DEFAULT_WORKING_DIR = "/workspace"
 DEFAULT_TOOL = "read_file"  # the 1.64.0 CLI's first tool (protocol §7)
+SHELL_TOOL = "exec_command"  # Codex CLI 0.169 (shared/clients/codex-tooluse)
+SHELL_COMMAND = "echo hello-from-tool"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,8 @@ class StreamPlan:
     echo: str = ""  # the last user text (echo scenario only)
     working_dir: str = DEFAULT_WORKING_DIR  # config.workingDir (tool scenarios only)
     turn: int = 0  # assistant messages so far, so tool call ids differ per turn
+    # (name, input schema as JSON) of each declared tool that lists properties (tool scenarios).
+    tool_schemas: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,9 +175,18 @@ def _answer_events(plan: StreamPlan) -> list[dict[str, Any]]:
 
 
 def tool_input(plan: StreamPlan, name: str) -> dict[str, Any]:
-    """read_file gets a path inside the client's cwd, so the real CLI runs it (example 03)."""
+    """Arguments that validate against the tool's declared schema (tool_args), paths inside the
+    client's cwd; read_file without one gets such a path, so the real CLI runs it (example 03);
+    Codex's exec_command gets a harmless command line it really runs; a tool whose schema lists
+    no properties gets ``{"arg1": "value 1", ...}`` (``args``)."""
+    if name == SHELL_TOOL:
+        return {"cmd": SHELL_COMMAND}
+    path = posixpath.join(plan.working_dir, plan.params.file)
+    schema = dict(plan.tool_schemas).get(name)
+    if schema is not None:
+        return arguments_for(orjson.loads(schema), paths=path)
     if name == "read_file":
-        return {"file_path": posixpath.join(plan.working_dir, plan.params.file)}
+        return {"file_path": path}
     return {f"arg{index + 1}": f"value {index + 1}" for index in range(plan.params.args)}
 
 

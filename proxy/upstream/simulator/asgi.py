@@ -6,11 +6,11 @@ import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from proxy.upstream import sim_recorder
-from proxy.upstream.sim_errors import JSON_CONTENT_TYPE, RequestRejected, SimResponse
-from proxy.upstream.sim_events import StreamScript, finish_step_line
-from proxy.upstream.sim_recorder import RequestRecord
-from proxy.upstream.sim_scenarios import SimParams
+from proxy.upstream.simulator import recorder as sim_recorder
+from proxy.upstream.simulator.errors import JSON_CONTENT_TYPE, RequestRejected, SimResponse
+from proxy.upstream.simulator.events import StreamScript, finish_step_line
+from proxy.upstream.simulator.recorder import RequestRecord
+from proxy.upstream.simulator.scenarios import SimParams
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]

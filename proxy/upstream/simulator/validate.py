@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from proxy.upstream.sim_errors import RequestRejected
+from proxy.upstream.simulator.errors import RequestRejected
 
 MAX_TOKENS_CAP = 200_000  # protocol §5: the server-side cap
 BEARER = re.compile(r"Bearer (user_\S+)")

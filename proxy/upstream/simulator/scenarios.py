@@ -1,7 +1,7 @@
 """Simulator scenarios: names, parameters, directive parsing and the deterministic texts.
 
 Pure (stdlib only), so the benchmark and tests can import ``expected_text`` and friends to
-verify a stream exactly. The scenario reference lives in ``proxy/upstream/simulator.py``.
+verify a stream exactly. The scenario reference lives in ``proxy/upstream/simulator/app.py``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The Command Code upstream simulator: a plain ASGI 3 app (no Django) that speaks protocol §4-§11.
 
-``build_simulator(config)`` returns the app; ``proxy/upstream/sim_server.py`` serves it with
+``build_simulator(config)`` returns the app; ``proxy/upstream/simulator/server.py`` serves it with
 uvicorn (``manage.py ccsimulator``). Every stream is deterministic, so tests and the
 benchmark can check it exactly with ``expected_text``/``expected_usage``.
 
@@ -69,8 +69,8 @@ Deterministic output
     "Thought {i+1}." (space-separated); tool call j of turn t (assistant messages so far) has id
     ``call_sim_{t}_{j}``; usage: noCacheTokens=input, inputTokens=input+cache_read+cache_write,
     textTokens = text deltas + tool-input deltas, reasoningTokens = reasoning deltas,
-    outputTokens = their sum. ``sim_scenarios.expected_text(selection)`` and
-    ``sim_events.expected_usage(selection)`` compute them; only finish-step's response id
+    outputTokens = their sum. ``scenarios.expected_text(selection)`` and
+    ``events.expected_usage(selection)`` compute them; only finish-step's response id
     (``gen_sim_<request id>``) and timestamp vary.
 """
 
@@ -84,15 +84,16 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from proxy.translate.catalog import all_models
-from proxy.upstream import sim_account, sim_recorder
-from proxy.upstream import sim_scenarios as sc
-from proxy.upstream.sim_asgi import ClientGone, Receive, Send, StreamSender, read_body, send_response
-from proxy.upstream.sim_config import ConfigError, KeyBehaviour, SimConfig, key_behaviour
-from proxy.upstream.sim_errors import RequestRejected, SimResponse, json_response, scenario_error
-from proxy.upstream.sim_events import build_script
-from proxy.upstream.sim_recorder import Recorder, RequestRecord, key_fingerprint
-from proxy.upstream.sim_select import Selection, select, stream_plan
-from proxy.upstream.sim_validate import (
+from proxy.upstream.simulator import account as sim_account
+from proxy.upstream.simulator import recorder as sim_recorder
+from proxy.upstream.simulator import scenarios as sc
+from proxy.upstream.simulator.asgi import ClientGone, Receive, Send, StreamSender, read_body, send_response
+from proxy.upstream.simulator.config import ConfigError, KeyBehaviour, SimConfig, key_behaviour
+from proxy.upstream.simulator.errors import RequestRejected, SimResponse, json_response, scenario_error
+from proxy.upstream.simulator.events import build_script
+from proxy.upstream.simulator.recorder import Recorder, RequestRecord, key_fingerprint
+from proxy.upstream.simulator.select import Selection, select, stream_plan
+from proxy.upstream.simulator.validate import (
     bearer_key,
     check_json_content_type,
     parse_json_body,

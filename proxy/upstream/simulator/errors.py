@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from proxy.upstream.sim_scenarios import SimParams
+from proxy.upstream.simulator.scenarios import SimParams
 
 DOCS_BASE = "https://commandcode.ai/docs/reference/errors/"
 JSON_CONTENT_TYPE = b"application/json"

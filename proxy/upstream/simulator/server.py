@@ -8,8 +8,8 @@ import time
 
 import uvicorn
 
-from proxy.upstream.sim_config import SimConfig
-from proxy.upstream.simulator import Simulator, build_simulator
+from proxy.upstream.simulator.app import Simulator, build_simulator
+from proxy.upstream.simulator.config import SimConfig
 
 # A stalled stream never ends by itself; on shutdown, cut open responses after this long.
 GRACEFUL_SHUTDOWN_SECONDS = 1

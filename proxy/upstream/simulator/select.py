@@ -12,10 +12,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from proxy.upstream import sim_scenarios as sc
-from proxy.upstream.sim_config import KeyBehaviour
-from proxy.upstream.sim_errors import RequestRejected
-from proxy.upstream.sim_events import DEFAULT_TOOL, DEFAULT_WORKING_DIR, StreamPlan
+import orjson
+
+from proxy.upstream.simulator import scenarios as sc
+from proxy.upstream.simulator.config import KeyBehaviour
+from proxy.upstream.simulator.errors import RequestRejected
+from proxy.upstream.simulator.events import DEFAULT_TOOL, DEFAULT_WORKING_DIR, StreamPlan
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,4 +113,17 @@ def stream_plan(selection: Selection, envelope: Mapping[str, Any]) -> StreamPlan
         echo=last_user_text(messages) if kind == sc.ECHO else "",
         working_dir=working_dir,
         turn=assistant_turns(messages),
+        tool_schemas=declared_schemas(params.get("tools") or []) if kind == sc.TOOLS else (),
     )
+
+
+def declared_schemas(declared: Sequence[Mapping[str, Any]]) -> tuple[tuple[str, str], ...]:
+    """(name, schema JSON) of the declared tools whose schema lists properties."""
+    schemas = []
+    for tool in declared:
+        schema = tool.get("input_schema")
+        if isinstance(schema, Mapping) and schema.get("properties"):
+            schemas.append(
+                (str(tool.get("name")), orjson.dumps(schema, option=orjson.OPT_SORT_KEYS).decode())
+            )
+    return tuple(schemas)

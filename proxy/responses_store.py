@@ -1,0 +1,79 @@
+"""The gateway's own Responses, kept briefly in process memory for ``previous_response_id``.
+
+Each entry belongs to one client key: a lookup with another key finds nothing, so responses
+are never shared across users (or across one user's keys). Entries hold only what the next
+turn needs: the parent response id, the request's own input items and the output items. A
+chain is resolved by walking parents, so a long conversation costs memory linear in its length.
+Entries expire ``CCSITE_RESPONSES_STORE_SECONDS`` after they were last used; past
+``CCSITE_RESPONSES_STORE_MAX`` entries the least recently used go first. Multi-process
+deployments route a conversation's turns to different processes: there the client must resend
+its items (``store: false``, as Codex does), or a shared store is needed (not built yet).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from proxy.translate.errors import InvalidRequest
+
+# A chain longer than this is refused rather than walked (it would be a cycle or an abuse).
+MAX_CHAIN = 10_000
+
+
+@dataclass(slots=True)
+class _Entry:
+    parent: str | None
+    items: list[dict[str, Any]]
+    expires_at: float
+
+
+class ResponseStore:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._entries: OrderedDict[tuple[int, str], _Entry] = OrderedDict()
+
+    def save(
+        self, key_id: int, response_id: str, *, parent: str | None, items: Sequence[dict[str, Any]]
+    ) -> None:
+        limit, ttl = settings.CCSITE_RESPONSES_STORE_MAX, settings.CCSITE_RESPONSES_STORE_SECONDS
+        if limit <= 0 or ttl <= 0:
+            return
+        self._entries[(key_id, response_id)] = _Entry(parent, list(items), self._clock() + ttl)
+        while len(self._entries) > limit:
+            self._entries.popitem(last=False)
+
+    def conversation(self, key_id: int, response_id: str) -> list[dict[str, Any]]:
+        """Every item up to and including ``response_id``'s output, oldest first.
+
+        Raises InvalidRequest (400, ``previous_response_not_found``) when this key has no such
+        response (never made, expired, or made with another key).
+        """
+        now = self._clock()
+        ttl = settings.CCSITE_RESPONSES_STORE_SECONDS
+        chain: list[_Entry] = []
+        current: str | None = response_id
+        while current is not None and len(chain) < MAX_CHAIN:
+            entry = self._entries.get((key_id, current))
+            if entry is None or entry.expires_at < now:
+                raise InvalidRequest(
+                    f"Previous response with id '{response_id}' not found.",
+                    param="previous_response_id",
+                    code="previous_response_not_found",
+                )
+            entry.expires_at = now + ttl
+            self._entries.move_to_end((key_id, current))
+            chain.append(entry)
+            current = entry.parent
+        return [item for entry in reversed(chain) for item in entry.items]
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+response_store = ResponseStore()

@@ -1,0 +1,88 @@
+"""`make demo` runs on its own database: after it, `make run`'s database holds no demo user,
+key or credential pointing at a simulator that is gone."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.live import PROJECT_ROOT, free_port
+
+pytestmark = [pytest.mark.live]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_demo_serves_from_its_own_database(tmp_path: Path) -> None:
+    main_dir, demo_dir = tmp_path / "main", tmp_path / "demo"
+    main_dir.mkdir()
+    port, sim_port = free_port(), free_port()
+    venv = Path(os.environ.get("VIRTUAL_ENV") or PROJECT_ROOT / ".venv")
+    argv = [
+        "make",
+        "--no-print-directory",
+        # Installed and configured already: never reinstall or write a .env from a test.
+        "-o",
+        ".env",
+        "-o",
+        f"{venv}/.runtime-installed",
+        "demo",
+        f"VENV={venv}",
+        f"PORT={port}",
+        f"SIM_PORT={sim_port}",
+        f"DEMO_DATA_DIR={demo_dir}",
+    ]
+    # What `make run` would use: the demo must leave it alone.
+    env = {**os.environ, "CCSITE_DATA_DIR": str(main_dir), "CCSITE_ENV_FILE": "", "DEBUG": "1"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    demo = subprocess.Popen(
+        argv,
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        key = _demo_key(demo, deadline=time.monotonic() + 90)
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/v1/chat/completions",
+            headers={"Authorization": f"Bearer {key}"},
+            json={"model": "deepseek/deepseek-v4-flash", "messages": [{"role": "user", "content": "hi"}]},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+    finally:
+        os.killpg(demo.pid, signal.SIGINT)  # our own session: make, ccdemo and its two servers
+        try:
+            demo.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(demo.pid, signal.SIGKILL)
+            demo.wait(timeout=10)
+        demo.stdout.close()  # type: ignore[union-attr]
+    assert not (main_dir / "ccsite.sqlite3").exists()
+    with sqlite3.connect(demo_dir / "ccsite.sqlite3") as db:
+        labels = [row[0] for row in db.execute("SELECT label FROM accounts_upstreamcredential")]
+    assert labels == ["demo-simulator"]
+
+
+def _demo_key(demo: subprocess.Popen[bytes], deadline: float) -> str:
+    assert demo.stdout is not None
+    seen = []
+    while time.monotonic() < deadline:
+        line = demo.stdout.readline().decode()
+        if not line and demo.poll() is not None:
+            break
+        seen.append(line)
+        found = re.search(r"client key \(shown once\): (\S+)", line)
+        if found:
+            return found.group(1)
+    raise AssertionError("the demo never printed its key:\n" + "".join(seen[-30:]))
