@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format migrate check-python demo bench e2e clean
+.PHONY: run test test-postgres lint format migrate check-python demo bench e2e clean
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ccsite needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -96,6 +96,11 @@ test: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
+
+# The whole suite again on PostgreSQL: a throwaway cluster (Debian's postgresql package) on a free
+# loopback port in a temporary folder, removed afterwards. PYTEST_ARGS narrows the run.
+test-postgres: $(VENV)/.dev-installed
+	$(PY) -m ccsite.localservices with-postgres -- $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .

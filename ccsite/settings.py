@@ -100,8 +100,17 @@ def _database() -> dict[str, object]:
         }
     if not url.startswith(("postgres://", "postgresql://")):
         raise ImproperlyConfigured("DATABASE_URL must be a postgres:// or postgresql:// URL")
-    config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
-    return dict(config)
+    # Django's psycopg 3 pool replaces persistent connections (CONN_MAX_AGE must stay 0).
+    config = dict(dj_database_url.parse(url, conn_max_age=0))
+    config["OPTIONS"] = {
+        **config.get("OPTIONS", {}),
+        "pool": {
+            "min_size": env_int("CCSITE_DB_POOL_MIN_SIZE", 2, minimum=0),
+            "max_size": env_int("CCSITE_DB_POOL_MAX_SIZE", 10, minimum=1),
+            "timeout": env_float("CCSITE_DB_POOL_TIMEOUT", 10.0),
+        },
+    }
+    return config
 
 
 DATABASES = {"default": _database()}
@@ -110,7 +119,15 @@ AUTH_USER_MODEL = "accounts.User"
 
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "ccsite",
+            # Fail fast when Redis is down instead of holding a request (and /health) open.
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 5},
+        }
+    }
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
     }
@@ -157,6 +174,10 @@ if CCSITE_AUTH_DISABLED and not set(ALLOWED_HOSTS) <= {"127.0.0.1", "localhost",
     raise ImproperlyConfigured("CCSITE_AUTH_DISABLED is only allowed with loopback-only ALLOWED_HOSTS")
 # Upstream credentials are re-read (and decrypted) at most this often per process.
 CCSITE_CREDENTIAL_CACHE_SECONDS = env_float("CCSITE_CREDENTIAL_CACHE_SECONDS", 10.0)
+
+# On SIGTERM a gateway process stops accepting and lets open requests (streams) finish for up to
+# this many seconds before it runs its shutdown hooks and exits (ccsite/shutdown.py).
+CCSITE_SHUTDOWN_GRACE_SECONDS = env_float("CCSITE_SHUTDOWN_GRACE_SECONDS", 30.0)
 
 # Command Code upstream (protocol §1, §3, §10).
 CC_UPSTREAM_BASE_URL = env_str("CC_UPSTREAM_BASE_URL", "https://api.commandcode.ai").rstrip("/")
