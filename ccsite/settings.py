@@ -179,6 +179,11 @@ CCSITE_CREDENTIAL_CACHE_SECONDS = env_float("CCSITE_CREDENTIAL_CACHE_SECONDS", 1
 # this many seconds before it runs its shutdown hooks and exits (ccsite/shutdown.py).
 CCSITE_SHUTDOWN_GRACE_SECONDS = env_float("CCSITE_SHUTDOWN_GRACE_SECONDS", 30.0)
 
+# GET /metrics (Prometheus): with a token, callers send `Authorization: Bearer <token>`; without
+# one, only loopback callers (no forwarded remote address) are answered. Multi-process mode is
+# PROMETHEUS_MULTIPROC_DIR, read by prometheus_client itself (proxy/metrics.py).
+CCSITE_METRICS_TOKEN = env_secret("CCSITE_METRICS_TOKEN", required=False)
+
 # Command Code upstream (protocol §1, §3, §10).
 CC_UPSTREAM_BASE_URL = env_str("CC_UPSTREAM_BASE_URL", "https://api.commandcode.ai").rstrip("/")
 if not CC_UPSTREAM_BASE_URL.startswith(("http://", "https://")):

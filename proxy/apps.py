@@ -9,6 +9,7 @@ class ProxyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from proxy import token_calibration
+        from proxy import metrics, token_calibration
 
         token_calibration.install()
+        metrics.install()
