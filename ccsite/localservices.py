@@ -58,7 +58,7 @@ class Postgres:
     on loopback only."""
 
     def __init__(self, root: Path, port: int) -> None:
-        self.root, self.port = root, port
+        self.root, self.port = root.resolve(), port
         self.data = root / "data"
 
     @property
@@ -110,7 +110,7 @@ class Redis:
     """A redis-server on 127.0.0.1:port, no persistence, its pid and log in ``root``."""
 
     def __init__(self, root: Path, port: int) -> None:
-        self.root, self.port = root, port
+        self.root, self.port = root.resolve(), port
         self.pidfile = root / "redis.pid"
 
     @property
@@ -137,14 +137,15 @@ class Redis:
         stop_pidfile(self.pidfile)
 
 
-def wait_for_port(port: int, name: str, timeout: float = 20.0) -> None:
+def wait_for_port(port: int, name: str, timeout: float = 20.0, *, host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
+        try:
+            with socket.create_connection((host, port), timeout=1):
                 return
-        time.sleep(0.05)
-    raise RuntimeError(f"{name} did not listen on 127.0.0.1:{port} within {timeout}s")
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{name} did not listen on {host}:{port} within {timeout}s")
 
 
 def stop_pidfile(pidfile: Path, timeout: float = 40.0) -> None:

@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
+from asgiref.sync import SyncToAsync
+from django.db import connections
 
 from accounts.keycache import key_cache
 from tests.factories import UserFactory, make_client_key, make_credential
@@ -117,3 +119,11 @@ def live(live_gateway, simulator, transactional_db) -> Live:
     _, key = make_client_key()
     httpx.delete(f"{simulator.url}/_sim/requests", timeout=10).raise_for_status()
     return Live(url=live_gateway.url, key=key, simulator_url=simulator.url, upstream_key=upstream_key)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """Before the test database is dropped, close the connection async tests opened in asgiref's
+    thread for sync code: PostgreSQL refuses to drop a database another session still uses."""
+    yield
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
