@@ -37,6 +37,8 @@ from ccsite.localservices import (
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NGINX_SITE = PROJECT_ROOT / "deploy" / "nginx" / "ccsite.conf"
 STATE_FILE = "cluster.json"
+# Gateways this interpreter started, so it can wait for (reap) them when it stops them.
+_children: dict[int, subprocess.Popen[bytes]] = {}
 
 
 @dataclass
@@ -136,20 +138,17 @@ def start(state: Path, *, host: str, port: int, processes: int, env: dict[str, s
         )
         for _ in range(processes):
             gateway_port = free_port()
-            log = (state / f"gateway-{gateway_port}.log").open("ab")
-            argv = [
-                _python(),
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(gateway_port),
-                "ccsite.asgi:application",
-            ]
-            process = subprocess.Popen(
-                argv, cwd=PROJECT_ROOT, env=gateway_env, stdout=log, stderr=log, start_new_session=True
-            )
+            argv = [_python(), "-m", "daphne", "-b", "127.0.0.1", "-p", str(gateway_port)]
+            with (state / f"gateway-{gateway_port}.log").open("ab") as log:
+                process = subprocess.Popen(
+                    [*argv, "ccsite.asgi:application"],
+                    cwd=PROJECT_ROOT,
+                    env=gateway_env,
+                    stdout=log,
+                    stderr=log,
+                    start_new_session=True,
+                )
+            _children[process.pid] = process
             cluster.gateway_ports.append(gateway_port)
             cluster.gateway_pids.append(process.pid)
             _save(state, cluster)
@@ -187,9 +186,18 @@ def stop(state: Path, grace_seconds: float = 40.0) -> None:
     cluster = Cluster(**json.loads(record.read_text())) if record.exists() else None
     if cluster:
         for pid in cluster.gateway_pids:
-            pidfile = state / f"gateway-{pid}.pid"
-            pidfile.write_text(str(pid))
-            stop_pidfile(pidfile, timeout=grace_seconds)
+            child = _children.pop(pid, None)
+            if child is None:  # started by another `make cluster` run
+                pidfile = state / f"gateway-{pid}.pid"
+                pidfile.write_text(str(pid))
+                stop_pidfile(pidfile, timeout=grace_seconds)
+                continue
+            child.terminate()
+            try:
+                child.wait(grace_seconds)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
     stop_pidfile(state / "nginx" / "nginx.pid")
     Redis(state / "redis", 0).stop()
     Postgres(state / "postgres", 0).stop()

@@ -160,13 +160,22 @@ def stop_pidfile(pidfile: Path, timeout: float = 40.0) -> None:
         pidfile.unlink(missing_ok=True)
         return
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not exited(pid):
+        time.sleep(0.05)
+    pidfile.unlink(missing_ok=True)
+
+
+def exited(pid: int) -> bool:
+    """Whether the process is gone (reaping it when it is our own child)."""
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+        return reaped == pid
+    except ChildProcessError:  # not our child: it is gone once the PID is
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            break
-        time.sleep(0.05)
-    pidfile.unlink(missing_ok=True)
+            return True
+        return False
 
 
 def with_postgres(command: list[str]) -> int:
