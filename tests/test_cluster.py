@@ -122,21 +122,23 @@ def test_sigterm_to_one_process_loses_no_request_and_its_stream_completes(runnin
                 failures.append(repr(exc))
 
     # A stream held open on every process, so the one that is stopped has one to finish.
+    stream_body = {
+        "model": MODEL,
+        "stream": True,
+        "messages": [{"role": "user", "content": "[sim:text deltas=30 delay_ms=100]"}],
+    }
+    clients = [httpx.Client(timeout=30) for _ in cluster.gateway_ports]
     streams = [
-        httpx.Client(timeout=30).send(
-            httpx.Request(
+        client.send(
+            client.build_request(
                 "POST",
                 f"http://127.0.0.1:{port}/v1/chat/completions",
                 headers={"Authorization": f"Bearer {key}"},
-                json={
-                    "model": MODEL,
-                    "stream": True,
-                    "messages": [{"role": "user", "content": "[sim:text deltas=30 delay_ms=100]"}],
-                },
+                json=stream_body,
             ),
             stream=True,
         )
-        for port in cluster.gateway_ports
+        for client, port in zip(clients, cluster.gateway_ports, strict=True)
     ]
     workers = [threading.Thread(target=traffic) for _ in range(3)]
     for worker in workers:
@@ -152,8 +154,9 @@ def test_sigterm_to_one_process_loses_no_request_and_its_stream_completes(runnin
     stop.set()
     for worker in workers:
         worker.join()
-    for response in streams:
+    for response, client in zip(streams, clients, strict=True):
         response.close()
+        client.close()
 
     assert exited(victim), "the stopped process did not exit"
     assert stopped_stream.rstrip().endswith("data: [DONE]")
