@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format migrate check-python demo bench e2e clean vendor-chartjs
+.PHONY: run test test-postgres cluster cluster-stop lint format migrate check-python demo bench e2e clean vendor-chartjs
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ccsite needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -59,6 +59,16 @@ demo: $(VENV)/.runtime-installed .env
 # e.g. make bench BENCH_ARGS="--duration 5 --slow 500,1000".
 bench: $(VENV)/.runtime-installed .env
 	$(PY) manage.py ccbench $(BENCH_ARGS)
+
+# Several gateway processes on this machine: PostgreSQL and Redis (Debian's postgresql and
+# redis-server packages), migrations, PROCESSES Daphne processes and nginx on http://$(HOST):$(PORT)/.
+# State and logs in var/cluster; `make cluster-stop` stops them all (gateways gracefully).
+PROCESSES ?= 2
+cluster: $(VENV)/.runtime-installed .env
+	$(PY) -m ccsite.cluster start --host $(HOST) --port $(PORT) --processes $(PROCESSES)
+
+cluster-stop: $(VENV)/.runtime-installed
+	$(PY) -m ccsite.cluster stop
 
 # Opt-in: the real clients end to end (Claude Code, Codex CLI, anthropic SDK 0.x, LiteLLM, llm) through a
 # live gateway and the simulator. The pinned clients are installed into a cache folder, never vendored;
@@ -119,6 +129,11 @@ test: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
+
+# The whole suite again on PostgreSQL: a throwaway cluster (Debian's postgresql package) on a free
+# loopback port in a temporary folder, removed afterwards. PYTEST_ARGS narrows the run.
+test-postgres: $(VENV)/.dev-installed
+	$(PY) -m ccsite.localservices with-postgres -- $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .

@@ -17,7 +17,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-from ccsite import runtime, twisted_tuning  # noqa: E402
+from ccsite import runtime, shutdown, twisted_tuning  # noqa: E402
 from ccsite.edge import answer_head_probes  # noqa: E402
 from ccsite.lifespan import lifespan_app  # noqa: E402
 from usage.routing import websocket_urlpatterns  # noqa: E402
@@ -30,13 +30,14 @@ twisted_tuning.install(
         idle_timeout=settings.CCSITE_IDLE_CONNECTION_TIMEOUT,
     )
 )
+shutdown.install_under_daphne(settings.CCSITE_SHUTDOWN_GRACE_SECONDS)
 runtime.tune_gc()  # last: freeze everything imported and built above
 
 application = ProtocolTypeRouter(
     {
         # Admin assets are served here, before Django's middleware, so no sync static
         # middleware sits on the API path.
-        "http": answer_head_probes(ASGIStaticFilesHandler(django_asgi_app)),
+        "http": shutdown.count_in_flight(answer_head_probes(ASGIStaticFilesHandler(django_asgi_app))),
         # The admin's live request view (staff only; usage/consumers.py).
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
         "lifespan": lifespan_app,

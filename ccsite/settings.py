@@ -109,8 +109,17 @@ def _database() -> dict[str, object]:
         }
     if not url.startswith(("postgres://", "postgresql://")):
         raise ImproperlyConfigured("DATABASE_URL must be a postgres:// or postgresql:// URL")
-    config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
-    return dict(config)
+    # Django's psycopg 3 pool replaces persistent connections (CONN_MAX_AGE must stay 0).
+    config = dict(dj_database_url.parse(url, conn_max_age=0))
+    config["OPTIONS"] = {
+        **config.get("OPTIONS", {}),
+        "pool": {
+            "min_size": env_int("CCSITE_DB_POOL_MIN_SIZE", 2, minimum=0),
+            "max_size": env_int("CCSITE_DB_POOL_MAX_SIZE", 10, minimum=1),
+            "timeout": env_float("CCSITE_DB_POOL_TIMEOUT", 10.0),
+        },
+    }
+    return config
 
 
 DATABASES = {"default": _database()}
@@ -119,7 +128,15 @@ AUTH_USER_MODEL = "accounts.User"
 
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "ccsite",
+            # Fail fast when Redis is down instead of holding a request (and /health) open.
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 5},
+        }
+    }
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
     }
@@ -208,6 +225,15 @@ CCSITE_INVALIDATION_POLL_SECONDS = env_float("CCSITE_INVALIDATION_POLL_SECONDS",
 CCSITE_MODELS_REFRESH_SECONDS = env_float("CCSITE_MODELS_REFRESH_SECONDS", 3600.0, minimum=0)
 CCSITE_MODELS_NEW_ENABLED = env_bool("CCSITE_MODELS_NEW_ENABLED", True)
 CCSITE_MODELS_REFRESH_TIMEOUT = env_float("CCSITE_MODELS_REFRESH_TIMEOUT", 10.0, minimum=0.1)
+
+# On SIGTERM a gateway process stops accepting and lets open requests (streams) finish for up to
+# this many seconds before it runs its shutdown hooks and exits (ccsite/shutdown.py).
+CCSITE_SHUTDOWN_GRACE_SECONDS = env_float("CCSITE_SHUTDOWN_GRACE_SECONDS", 30.0)
+
+# GET /metrics (Prometheus): with a token, callers send `Authorization: Bearer <token>`; without
+# one, only loopback callers (no forwarded remote address) are answered. Multi-process mode is
+# PROMETHEUS_MULTIPROC_DIR, read by prometheus_client itself (proxy/metrics.py).
+CCSITE_METRICS_TOKEN = env_secret("CCSITE_METRICS_TOKEN", required=False)
 
 # Command Code upstream (protocol §1, §3, §10).
 CC_UPSTREAM_BASE_URL = env_str("CC_UPSTREAM_BASE_URL", "https://api.commandcode.ai").rstrip("/")

@@ -9,8 +9,9 @@ class ProxyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from proxy import limits, routing, token_calibration
+        from proxy import limits, metrics, routing, token_calibration
 
         token_calibration.install()
         limits.install()
         routing.install()
+        metrics.install()

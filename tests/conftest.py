@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
+from asgiref.sync import SyncToAsync
+from django.db import connections
 
 from accounts.keycache import key_cache
 from catalog import snapshot
@@ -161,3 +163,11 @@ def redis_server():
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """Before the test database is dropped, close the connection async tests opened in asgiref's
+    thread for sync code: PostgreSQL refuses to drop a database another session still uses."""
+    yield
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()

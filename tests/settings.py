@@ -1,4 +1,4 @@
-"""Test settings: fixed secrets, a file-based SQLite (live servers share it), fast hashing."""
+"""Test settings: fixed secrets, a test database live servers share (SQLite or PostgreSQL), fast hashing."""
 
 from __future__ import annotations
 
@@ -30,8 +30,12 @@ os.environ.setdefault("CCSITE_MODELS_REFRESH_SECONDS", "0")
 from ccsite.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-# A file, so a live Daphne started by a test (CCSITE_USE_TEST_DB=1) shares the test database.
-TEST_DB_NAME = str(Path(os.environ["CCSITE_DATA_DIR"]) / "test.sqlite3")
+# A file (or a named PostgreSQL database), so a live Daphne started by a test
+# (CCSITE_USE_TEST_DB=1) shares the test database.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    TEST_DB_NAME = str(Path(os.environ["CCSITE_DATA_DIR"]) / "test.sqlite3")
+else:
+    TEST_DB_NAME = f"test_{DATABASES['default']['NAME']}"  # noqa: F405
 DATABASES["default"]["TEST"] = {"NAME": TEST_DB_NAME}  # noqa: F405
 if os.environ.get("CCSITE_USE_TEST_DB") == "1":
     DATABASES["default"]["NAME"] = TEST_DB_NAME  # noqa: F405

@@ -50,7 +50,7 @@ def test_requirements_are_all_pinned():
         for line in (ROOT / name).read_text().splitlines():
             line = line.strip()
             if line and not line.startswith(("#", "-r ")):
-                assert re.match(r"^[A-Za-z0-9_.\-\[\]]+==[\w.]+$", line), f"{name}: {line!r} is not pinned"
+                assert re.match(r"^[A-Za-z0-9_.\-\[\],]+==[\w.]+$", line), f"{name}: {line!r} is not pinned"
 
 
 def test_ci_runs_make_test():

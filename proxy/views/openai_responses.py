@@ -23,6 +23,7 @@ from proxy.translate.responses_out import ResponsesEncoder
 
 router = Router(auth=client_key_auth, tags=["openai"])
 
+
 def _previous_items(body: Any, principal: KeyPrincipal) -> tuple[str | None, list[dict[str, Any]]]:
     previous = body.get("previous_response_id") if isinstance(body, dict) else None
     if previous is None:

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import importlib
+import os
 
 import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
 
 import ccsite.settings as settings_module
 from ccsite.asgi import application
@@ -17,7 +19,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 async def test_health_reports_status_version_and_database(async_client, settings):
     response = await async_client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "version": settings.VERSION, "database": "ok"}
+    assert response.json() == {
+        "status": "ok",
+        "version": settings.VERSION,
+        "database": "ok",
+        "database_engine": connection.vendor,
+        "redis": "not configured" if not settings.REDIS_URL else "ok",
+        "pid": os.getpid(),
+    }
 
 
 async def test_head_on_any_path_answers_at_once_without_auth():

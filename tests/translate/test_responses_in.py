@@ -131,7 +131,11 @@ def test_sealed_reasoning_comes_back_as_reasoning_before_the_call():
     assert assistant["content"][1]["type"] == "tool-call"
 
 
-@pytest.mark.parametrize("content", ["gAAAAABforeign-openai-blob", seal("x", bytes(32)), None, 42])
+@pytest.mark.parametrize(
+    "content",
+    ["gAAAAABforeign-openai-blob", seal("x", bytes(32)), None, 42],
+    ids=["foreign", "other-key", "missing", "not-a-string"],  # a seal is random: no stable id
+)
 def test_foreign_tampered_or_missing_encrypted_reasoning_is_dropped(content):
     sent = params(
         input=[

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from proxy.bench.report import render
 from proxy.bench.runner import BenchOptions, cross_core_round_trip_us, run_benchmark
+from proxy.bench.scaling import render_scaling, run_scaling
 
 
 class Command(BaseCommand):
@@ -30,6 +31,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-aiohttp-compare", action="store_true", help="skip the aiohttp-client reruns of b, d, c500"
         )
+        parser.add_argument(
+            "--processes",
+            default="",
+            help="instead: scenarios b and d through nginx with these numbers of gateway processes, e.g. 1,2",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         bench = BenchOptions(
@@ -44,5 +50,9 @@ class Command(BaseCommand):
         )
         if options["smoke"]:
             bench.duration, bench.max_requests, bench.slow_concurrency = 0.5, 3, (8,)
+        if options["processes"]:
+            counts = tuple(int(part) for part in options["processes"].split(",") if part)
+            self.stdout.write(render_scaling(run_scaling(bench, counts)))
+            return
         results = run_benchmark(bench)
         self.stdout.write(render(results, round_trip_us=cross_core_round_trip_us()))

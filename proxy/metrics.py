@@ -1,0 +1,99 @@
+"""Prometheus metrics of the /v1 API, fed once per request from ``proxy.outcomes``.
+
+A recorder on ``add_recorder`` turns each finished request into counter and histogram updates
+(a few dictionary look-ups: never per stream event, never a query). Labels carry the surface,
+the model the client asked for (``unknown`` when it did not resolve), the outcome, the HTTP
+status, the failure kind and the upstream credential's operator-chosen label; never a key, a
+user or any other secret.
+
+With several processes (``make cluster``, systemd, Compose), set ``PROMETHEUS_MULTIPROC_DIR``
+to an empty folder shared by the processes of one host before they start: prometheus_client
+then keeps values in files there, and ``GET /metrics`` on any process reports the sum.
+
+Metric names (Prometheus conventions: ``_total`` counters, ``_seconds`` histograms):
+    ccsite_requests_total{surface, model, outcome, status}
+    ccsite_tokens_total{surface, model, kind}   kind: input, cache_read, cache_write, output, reasoning
+    ccsite_time_to_first_token_seconds{surface, model}
+    ccsite_request_duration_seconds{surface, model, outcome}
+    ccsite_upstream_errors_total{kind, credential}
+    ccsite_limit_refusals_total{surface, kind}
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import REGISTRY as DEFAULT_REGISTRY
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+
+from proxy.outcomes import RequestOutcome, add_recorder
+from proxy.translate.failures import FailureKind
+
+# Seconds; streams of long answers run for minutes, first tokens come within seconds.
+_TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
+_DURATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+
+REQUESTS = Counter("ccsite_requests", "Finished /v1 requests.", ("surface", "model", "outcome", "status"))
+TOKENS = Counter("ccsite_tokens", "Tokens of finished /v1 requests.", ("surface", "model", "kind"))
+TIME_TO_FIRST_TOKEN = Histogram(
+    "ccsite_time_to_first_token_seconds",
+    "Seconds from a request's arrival to its first visible token.",
+    ("surface", "model"),
+    buckets=_TTFT_BUCKETS,
+)
+DURATION = Histogram(
+    "ccsite_request_duration_seconds",
+    "Seconds from a /v1 request's arrival to its end (a stream's last byte).",
+    ("surface", "model", "outcome"),
+    buckets=_DURATION_BUCKETS,
+)
+UPSTREAM_ERRORS = Counter(
+    "ccsite_upstream_errors", "Requests that ended in an upstream failure.", ("kind", "credential")
+)
+LIMIT_REFUSALS = Counter(
+    "ccsite_limit_refusals", "Requests refused by a ccsite limit (HTTP 429).", ("surface", "kind")
+)
+
+_UPSTREAM_KINDS = frozenset(str(kind) for kind in FailureKind)
+# A response status when the path did not note one (outcome.http_status 0): 499 is the
+# de facto code (nginx) for a client that went away; 0 means the status is not known.
+_FALLBACK_STATUS = {"ok": "200", "cancelled": "499"}
+
+
+def record(outcome: RequestOutcome) -> None:
+    """The outcome recorder: one update per metric of the finished request."""
+    # A model that did not resolve is whatever the client typed: not a label (unbounded).
+    surface, model = outcome.surface, outcome.client_model if outcome.upstream_model else "unknown"
+    status = str(outcome.http_status) if outcome.http_status else _FALLBACK_STATUS.get(outcome.status, "0")
+    REQUESTS.labels(surface, model, outcome.status, status).inc()
+    DURATION.labels(surface, model, outcome.status).observe(outcome.duration_ms / 1000)
+    if outcome.first_token_ms is not None:
+        TIME_TO_FIRST_TOKEN.labels(surface, model).observe(outcome.first_token_ms / 1000)
+    usage = outcome.usage
+    if usage is not None:
+        for kind, count in (
+            ("input", usage.input_tokens),
+            ("cache_read", usage.cache_read_tokens),
+            ("cache_write", usage.cache_write_tokens),
+            ("output", usage.output_tokens),
+            ("reasoning", usage.reasoning_tokens),
+        ):
+            if count:
+                TOKENS.labels(surface, model, kind).inc(count)
+    if outcome.error_kind in _UPSTREAM_KINDS:
+        UPSTREAM_ERRORS.labels(outcome.error_kind, outcome.credential_label).inc()
+    elif status == "429":
+        LIMIT_REFUSALS.labels(surface, outcome.error_kind or "limit").inc()
+
+
+def install() -> None:
+    add_recorder(record)
+
+
+def exposition() -> bytes:
+    """The text format of every metric: this process's, or all processes' in multi-process mode."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest(DEFAULT_REGISTRY)
