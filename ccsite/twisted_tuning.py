@@ -25,8 +25,9 @@
    connection is closed after ``idle_timeout`` (CCSITE_IDLE_CONNECTION_TIMEOUT). A response
    being streamed is not affected (Twisted stops the idle timer while a request is handled).
 
-5. Status 529 (Anthropic's overloaded_error, which the gateway passes on) gets the phrase
-   "Overloaded" in the status line instead of Twisted's "Unknown Status".
+5. Twisted's status-line table lacks many registered codes (429 Too Many Requests, 422, 451,
+   ...) and Anthropic's 529: it would send "Unknown Status". Every code Python's
+   ``http.HTTPStatus`` knows gets its standard phrase, and 529 gets "Overloaded".
 
 Each is installed only if Twisted still has what it replaces.
 """
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 
@@ -160,7 +162,10 @@ def _install_request_deadlines(http: Any) -> None:
 
 
 # Status lines for codes Twisted has no phrase for (it would send "Unknown Status").
-REASON_PHRASES = {529: b"Overloaded"}  # Anthropic's overloaded_error
+REASON_PHRASES = {
+    **{status.value: status.phrase.encode() for status in HTTPStatus},
+    529: b"Overloaded",  # Anthropic's overloaded_error
+}
 
 
 def install(limits: ServerLimits | None = None) -> bool:

@@ -96,3 +96,12 @@ def test_the_eager_write_is_installed_on_twisted_tcp_connections():
 
     twisted_tuning.install()
     assert getattr(tcp.Connection, "_ccsite_eager", False) is True
+
+
+def test_every_registered_status_gets_its_standard_phrase():
+    from twisted.web import http
+
+    twisted_tuning.install()
+    assert http.RESPONSES[429] == b"Too Many Requests"
+    assert http.RESPONSES[422] == b"Unprocessable Entity"
+    assert http.RESPONSES[529] == b"Overloaded"

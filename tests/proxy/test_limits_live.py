@@ -80,6 +80,7 @@ def test_fifty_concurrent_requests_never_exceed_a_cap_of_three(live):
     assert len(records) == served  # a refused request never reached the upstream
     assert peak_in_flight(records) <= 3
     refused = next(response for response in responses if response.status_code == 429)
+    assert refused.reason_phrase == "Too Many Requests"  # not Twisted's "Unknown Status"
     assert refused.json()["error"]["code"] == "rate_limit_concurrency"
     assert "3 requests at once" in refused.json()["error"]["message"]
     assert int(refused.headers["Retry-After"]) >= 1
