@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from ccsite import shutdown
-from proxy.upstream.sim_scenarios import expected_text
+from proxy.upstream.simulator.scenarios import expected_text
 from tests.factories import make_client_key, make_credential
 from tests.live import daphne_process, free_port
 
