@@ -153,3 +153,42 @@ def test_the_grace_period_bounds_how_long_a_stalled_stream_delays_the_exit(simul
     row = RequestLog.objects.get(request_id=response.headers["x-request-id"])
     assert row.outcome == "cancelled" and row.stream
     assert _slots_held(redis_server.url, credential_id, prefix) == 0
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_sigkill_loses_at_most_the_last_flush_interval_and_its_slots_expire(simulator, redis_server):
+    credential_id, prefix, key = _capped(uuid.uuid4().hex[:16])
+    env = {
+        **_gateway_env(simulator, redis_server, "30"),
+        "CCSITE_REQUEST_LOG_FLUSH_SECONDS": "0.2",
+        "CCSITE_ROUTING_SLOT_TTL": "2",
+        "CCSITE_LIMIT_SLOT_SECONDS": "2",
+    }
+    with (
+        daphne_process(port=free_port(), env=env) as doomed,
+        daphne_process(port=free_port(), env=env) as survivor,
+        httpx.Client(timeout=30) as client,
+    ):
+        finished = []
+        for _ in range(3):
+            response = client.send(_stream_request(doomed.url, key, "[sim:text deltas=3]"))
+            assert response.status_code == 200, response.text
+            finished.append(response.headers["x-request-id"])
+            time.sleep(0.1)  # its slots are given back just after its last byte
+        time.sleep(0.6)  # longer than one flush interval
+        stream = client.send(_stream_request(doomed.url, key, "[sim:stall after=1]"), stream=True)
+        assert stream.status_code == 200
+        doomed.process.send_signal(signal.SIGKILL)
+        doomed.process.wait(timeout=10)
+        killed_at = time.monotonic()
+        stream.close()
+        # The slots the killed process held still count, until they expire.
+        held = client.send(_stream_request(survivor.url, key, "[sim:text deltas=3]"))
+        assert held.status_code == 429
+        while (status := client.send(_stream_request(survivor.url, key, "hi")).status_code) != 200:
+            assert status == 429 and time.monotonic() - killed_at < 6
+            time.sleep(0.2)
+    # Rows finished more than a flush interval before the kill were written.
+    assert RequestLog.objects.filter(request_id__in=finished).count() == 3
+    assert _slots_held(redis_server.url, credential_id, prefix) <= 2  # only expired ones remain
