@@ -1,7 +1,8 @@
 """Graceful shutdown of a gateway process, and the hooks that run before it exits.
 
 On SIGTERM a Daphne process (1) stops accepting connections, (2) lets the HTTP requests it is
-serving, streams included, finish for up to ``CCSITE_SHUTDOWN_GRACE_SECONDS``, (3) runs the
+serving, streams included, finish for up to ``CCSITE_SHUTDOWN_GRACE_SECONDS`` and waits (up to
+``IDLE_CONNECTION_SECONDS``) for its peers to close their idle keep-alive connections, (3) runs the
 callbacks registered with :func:`on_shutdown` (log-queue flushes, closing the upstream client),
 then (4) stops the reactor and exits. Requests still open when the grace period ends are
 cancelled before the hooks run (and given ``CANCEL_SECONDS`` to unwind), so their outcomes are
@@ -177,8 +178,43 @@ async def finish_open_requests(grace_seconds: float) -> None:
         logger.error("%d cancelled requests did not unwind in %ss", in_flight.count, CANCEL_SECONDS)
 
 
+# How long a drained process waits for the peers of its idle keep-alive connections to close
+# them. A reverse proxy may be writing a new request on an idle connection at the very moment
+# the process closes it, and must not retry a POST it already sent: that request would fail.
+# Every response during the drain says ``Connection: close``, and nginx drops an idle upstream
+# connection after its ``keepalive_timeout`` (deploy/nginx: 4 s), so waiting a little longer
+# lets nginx close them all first.
+IDLE_CONNECTION_SECONDS = 5.0
+
+
+def _open_http_connections(reactor: Any) -> int:
+    """Accepted HTTP connections still open (WebSockets of the live view are not counted)."""
+    from twisted.internet import tcp
+    from twisted.web.http import HTTPChannel
+
+    return sum(
+        1
+        for reader in reactor.getReaders()
+        if isinstance(reader, tcp.Server) and isinstance(getattr(reader, "protocol", None), HTTPChannel)
+    )
+
+
+async def _wait_for_peers_to_close(reactor: Any, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if in_flight.count == 0 and _open_http_connections(reactor) == 0:
+            return
+        await asyncio.sleep(0.05)
+    # Clients connected directly may keep idle connections open: they are closed on exit.
+
+
 async def _finish(reactor: Any, grace_seconds: float) -> None:
+    deadline = time.monotonic() + grace_seconds
     await finish_open_requests(grace_seconds)
+    remaining = max(0.0, deadline - time.monotonic())
+    await _wait_for_peers_to_close(reactor, min(IDLE_CONNECTION_SECONDS, remaining))
+    # A request that came in on a kept-alive connection meanwhile gets the rest of the grace.
+    await finish_open_requests(max(0.0, deadline - time.monotonic()))
     await run_shutdown_hooks()
     if reactor.running:
         reactor.stop()

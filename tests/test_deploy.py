@@ -94,3 +94,11 @@ def test_nginx_passes_the_live_view_websocket_with_a_long_read_timeout():
     from usage.routing import websocket_urlpatterns
 
     assert all(str(pattern.pattern).startswith("ws/") for pattern in websocket_urlpatterns)
+
+
+def test_nginx_drops_idle_gateway_connections_before_a_draining_gateway_closes_them():
+    from ccsite.shutdown import IDLE_CONNECTION_SECONDS
+
+    for name in ("ccsite-upstream.conf", "ccsite-upstream-compose.conf"):
+        seconds = re.search(r"keepalive_timeout (\d+)s;", (DEPLOY / "nginx" / name).read_text())
+        assert seconds and int(seconds.group(1)) < IDLE_CONNECTION_SECONDS

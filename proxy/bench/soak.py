@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -182,6 +183,10 @@ def run_soak(seconds: float, say: object = print) -> SoakResult:
     finally:
         topology.stop(state)
         simulator.stop()
+        if result.errors:
+            say(f"logs kept in {state} (nginx/logs/error.log, gateway-*.log)")  # type: ignore[operator]
+        else:
+            shutil.rmtree(state, ignore_errors=True)
     return result
 
 
