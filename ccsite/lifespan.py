@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import sync_to_async
-
+from ccsite.dbthreads import off_loop
 from ccsite.shutdown import on_shutdown, run_shutdown_hooks
 from proxy import credential_writer, limits, metrics, routing
 from proxy.upstream.client import close_upstream_client
@@ -16,7 +15,7 @@ async def _flush_request_log() -> None:
     from usage.recorder import writer  # imported late: the usage app loads models
 
     # The writer's final flush is a blocking database write: off the event loop.
-    await sync_to_async(writer.shutdown, thread_sensitive=False)()
+    await off_loop(writer.shutdown)()
 
 
 # In this order: limit settlements, routing state and credential facts are settled while the
