@@ -60,7 +60,9 @@ UPSTREAM_ERRORS = Counter(
     "ccsite_upstream_errors", "Requests that ended in an upstream failure.", ("kind", "credential")
 )
 LIMIT_REFUSALS = Counter(
-    "ccsite_limit_refusals", "Requests refused by a ccsite limit (HTTP 429).", ("surface", "kind")
+    "ccsite_limit_refusals",
+    "Requests refused by a per-key or per-user limit (429; 403 for a model the key may not use).",
+    ("surface", "kind"),
 )
 CREDENTIAL_IN_FLIGHT = Gauge(
     "ccsite_credential_in_flight",
@@ -103,7 +105,7 @@ def record(outcome: RequestOutcome) -> None:
                 TOKENS.labels(surface, model, kind).inc(count)
     if outcome.error_kind in _UPSTREAM_KINDS:
         UPSTREAM_ERRORS.labels(outcome.error_kind, outcome.credential_label).inc()
-    elif status == "429":
+    elif outcome.status == "limited":  # a ccsite limit, not the upstream's or routing's 429
         LIMIT_REFUSALS.labels(surface, outcome.error_kind or "limit").inc()
 
 

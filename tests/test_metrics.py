@@ -141,3 +141,33 @@ def test_counters_match_the_request_log_rows_of_a_live_gateway(live):
     # Every slot a request took is given back; the writer has nothing left to write.
     assert total(after, "ccsite_credential_in_flight") == 0
     assert total(after, "ccsite_request_log_dropped_total") == 0
+
+
+def _refusal_count(kind: str) -> float:
+    from proxy import metrics
+
+    return metrics.LIMIT_REFUSALS.labels("openai-chat", kind)._value.get()
+
+
+def test_only_refusals_by_a_limit_count_as_limit_refusals_and_no_key_is_a_label():
+    from proxy import metrics
+    from proxy.outcomes import RequestOutcome
+
+    def outcome(status: str, kind: str, http_status: int) -> RequestOutcome:
+        finished = RequestOutcome("openai-chat", None, MODEL, MODEL, False)
+        finished.status, finished.error_kind, finished.http_status = status, kind, http_status
+        finished.credential_label = "main"
+        return finished
+
+    before = _refusal_count("rate_limit_requests"), _refusal_count("rate_limit")
+    metrics.record(outcome("limited", "rate_limit_requests", 429))
+    metrics.record(outcome("error", "rate_limit", 429))  # every key busy or cooling: routing's 429
+    after = _refusal_count("rate_limit_requests"), _refusal_count("rate_limit")
+    assert after == (before[0] + 1, before[1])
+    labels = {
+        value
+        for family in text_string_to_metric_families(metrics.exposition().decode())
+        for sample in family.samples
+        for value in sample.labels.values()
+    }
+    assert not any(value.startswith(("ccs_", "user_", "sk-")) for value in labels)
