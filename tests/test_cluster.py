@@ -338,6 +338,41 @@ def test_two_processes_share_one_credential_cap(running):
     )
 
 
+def test_a_key_cooled_down_by_one_process_is_skipped_by_the_other(running, simulator):
+    from proxy.upstream.simulator.recorder import key_fingerprint
+
+    cluster, key = running
+    env = _manage_env(cluster)
+    secret = "user_cluster_00000000003"
+    httpx.post(f"{simulator.url}/_sim/keys", json={"key": secret, "scenario": "http-500"}, timeout=10)
+    _manage(env, "add_upstream_credential", "--label", "flaky", "--api-key", secret)
+    first, second = _gateway_urls(cluster)
+    flaky = key_fingerprint(secret)
+
+    def upstream_keys() -> list[str]:
+        records = httpx.get(f"{simulator.url}/_sim/requests", timeout=10).json()["requests"]
+        return [r["key_fingerprint"] for r in records if r["path"] == "/alpha/generate"]
+
+    def forget_upstream_requests() -> None:
+        httpx.delete(f"{simulator.url}/_sim/requests", timeout=10).raise_for_status()
+
+    try:
+        time.sleep(1.0)  # both processes reload the credentials
+        forget_upstream_requests()
+        for _ in range(6):  # round robin: the flaky key's turn comes, fails, and cools it
+            assert _chat(first, key).status_code == 200  # failed over, the client never sees it
+            if flaky in upstream_keys():
+                break
+        assert flaky in upstream_keys()
+        forget_upstream_requests()
+        for _ in range(6):  # within the cooldown (5 s): the other process never tries it
+            assert _chat(second, key).status_code == 200
+        assert upstream_keys() and flaky not in upstream_keys()
+    finally:
+        _manage(env, "credentials", "disable", "flaky")
+        time.sleep(1.0)
+
+
 def test_sigterm_to_one_process_loses_no_request_and_its_stream_completes(running):
     cluster, key = running
     failures: list[str] = []
