@@ -18,9 +18,12 @@ COPY manage.py ./
 COPY ccsite ./ccsite
 COPY accounts ./accounts
 COPY proxy ./proxy
+COPY catalog ./catalog
+COPY usage ./usage
+COPY portal ./portal
 COPY templates ./templates
 
-# Admin assets for a front proxy that serves /static/ itself; DEBUG only for this build step.
+# Admin and report assets for a front proxy that serves /static/ itself; DEBUG only for this step.
 RUN DEBUG=1 python manage.py collectstatic --noinput -v 0
 
 RUN useradd --system --uid 10001 --home-dir /app ccsite \

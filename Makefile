@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-postgres cluster cluster-stop lint format migrate check-python demo bench e2e clean vendor-chartjs
+.PHONY: run test test-postgres cluster cluster-stop soak lint format migrate check-python demo bench e2e clean vendor-chartjs
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ccsite needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -69,6 +69,13 @@ cluster: $(VENV)/.runtime-installed .env
 
 cluster-stop: $(VENV)/.runtime-installed
 	$(PY) -m ccsite.cluster stop
+
+# A bounded soak of that topology (in a temporary folder): mixed traffic on both surfaces through
+# nginx for SOAK_SECONDS (default 600) with logging, limits and routing on, the first gateway
+# restarted gracefully midway; reports client errors, log rows against requests and each RSS.
+SOAK_SECONDS ?= 600
+soak: $(VENV)/.runtime-installed .env
+	$(PY) -m proxy.bench.soak --seconds $(SOAK_SECONDS)
 
 # Opt-in: the real clients end to end (Claude Code, Codex CLI, anthropic SDK 0.x, LiteLLM, llm) through a
 # live gateway and the simulator. The pinned clients are installed into a cache folder, never vendored;

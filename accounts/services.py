@@ -161,6 +161,17 @@ def limits_changed() -> None:
     key_cache.clear()
 
 
+# The columns' ranges (a 32-bit integer, a 64-bit one, 12 digits with 4 decimals), the same on
+# every database: SQLite would store more, PostgreSQL refuses it with an error.
+LIMIT_MAXIMUMS = {
+    "rpm_limit": 2_147_483_647,
+    "tpm_limit": 2_147_483_647,
+    "concurrent_limit": 2_147_483_647,
+    "budget_tokens": 9_223_372_036_854_775_807,
+}
+MAX_BUDGET_COST = Decimal(100_000_000)
+
+
 def limits_update(*, target: User | ClientKey, changes: dict[str, object]) -> None:
     """Set limit fields on a user or a key (``changes``: field name -> value, None clears).
 
@@ -173,8 +184,12 @@ def limits_update(*, target: User | ClientKey, changes: dict[str, object]) -> No
         value = changes.get(name)
         if value is not None and (not isinstance(value, int) or value < 1):
             raise AccountsError(f"{name.replace('_', ' ')} must be a whole number of at least 1")
+        if value is not None and value > LIMIT_MAXIMUMS[name]:
+            raise AccountsError(f"{name.replace('_', ' ')} can be at most {LIMIT_MAXIMUMS[name]:,}")
     if changes.get("budget_cost") is not None and Decimal(str(changes["budget_cost"])) <= 0:
         raise AccountsError("the cost budget must be more than 0")
+    if changes.get("budget_cost") is not None and Decimal(str(changes["budget_cost"])) >= MAX_BUDGET_COST:
+        raise AccountsError(f"the cost budget must be less than {MAX_BUDGET_COST:,} USD")
     if changes.get("budget_period") not in (None, *PERIODS):
         raise AccountsError(f"the budget period must be one of {', '.join(PERIODS)}")
     if changes.get("budget_tokens") is not None:

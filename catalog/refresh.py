@@ -17,7 +17,6 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.utils import timezone
@@ -27,6 +26,7 @@ from accounts.selectors import credentials_enabled
 from catalog.models import Model, RefreshRecord
 from catalog.services import changed
 from ccsite import invalidation
+from ccsite.dbthreads import off_loop
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def _scheduled_step() -> float:
 async def refresh_forever() -> None:
     while True:
         try:
-            wait = await sync_to_async(_scheduled_step, thread_sensitive=False)()
+            wait = await off_loop(_scheduled_step)()
         except Exception:
             logger.exception("scheduled model list refresh failed")
             wait = settings.CCSITE_MODELS_REFRESH_SECONDS

@@ -75,7 +75,8 @@ def render_nginx(root: Path, *, host: str, port: int, gateway_ports: list[int]) 
     (root / "ccsite.conf").write_text(site)
     servers = "".join(f"    server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;\n" for p in gateway_ports)
     (root / "ccsite-upstream.conf").write_text(
-        f"upstream ccsite_gateways {{\n    least_conn;\n{servers}    keepalive 64;\n}}\n"
+        f"upstream ccsite_gateways {{\n    least_conn;\n{servers}"
+        "    keepalive 64;\n    keepalive_timeout 4s;\n}\n"
     )
     conf = root / "nginx.conf"
     conf.write_text(

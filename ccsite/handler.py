@@ -84,14 +84,18 @@ class GatewayASGIHandler(ASGIHandler):
         upstream stream in its ``finally``), as the stock handler does."""
         serving = asyncio.create_task(self._serve(request, send))
         listening = asyncio.create_task(self.listen_for_disconnect(receive))
-        await asyncio.wait((serving, listening), return_when=asyncio.FIRST_COMPLETED)
-        for task in (listening, serving):
-            if not task.done():
-                task.cancel()
-            try:
-                await task
-            except (asyncio.CancelledError, RequestAborted):
-                pass
+        try:
+            await asyncio.wait((serving, listening), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            # Also when this request itself is cancelled (a graceful shutdown past its grace
+            # period): the view must unwind, so its outcome is recorded and its slots released.
+            for task in (listening, serving):
+                if not task.done():
+                    task.cancel()
+                try:
+                    await task
+                except (asyncio.CancelledError, RequestAborted):
+                    pass
         return None if serving.cancelled() else serving.result()
 
     async def _serve(self, request: Any, send: Any) -> HttpResponseBase:

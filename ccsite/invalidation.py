@@ -38,10 +38,11 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.db.models import F
+
+from ccsite.dbthreads import off_loop
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ async def _poll_forever() -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            await sync_to_async(_poll_tick, thread_sensitive=False)()
+            await off_loop(_poll_tick)()
         except Exception:
             logger.exception("change-version poll failed; retrying")
 
@@ -159,7 +160,7 @@ async def start() -> None:
         if started:
             return
         try:
-            await sync_to_async(_initial_load, thread_sensitive=False)()
+            await off_loop(_initial_load)()
         except Exception:
             logger.exception("initial snapshot load failed; the poller will retry")
         _spawn(_poll_forever())

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import sync_to_async
-
+from ccsite.dbthreads import off_loop
 from ccsite.shutdown import on_shutdown, run_shutdown_hooks
-from proxy import credential_writer, routing
+from proxy import credential_writer, limits, metrics, routing
 from proxy.upstream.client import close_upstream_client
 
 
@@ -16,15 +15,19 @@ async def _flush_request_log() -> None:
     from usage.recorder import writer  # imported late: the usage app loads models
 
     # The writer's final flush is a blocking database write: off the event loop.
-    await sync_to_async(writer.shutdown, thread_sensitive=False)()
+    await off_loop(writer.shutdown)()
 
 
-# In this order: routing state and credential facts are settled while the upstream client is
-# still open, and the request log is flushed last, after the outcomes of cancelled requests.
+# In this order: limit settlements, routing state and credential facts are settled while the
+# upstream client is still open, and the request log is flushed last, after the outcomes of cancelled requests
+# (ccsite.shutdown cancels and unwinds requests still open before any hook runs). Last, this
+# process's live gauges leave the shared metrics folder.
+on_shutdown(limits.settle_pending)
 on_shutdown(routing.settle)
 on_shutdown(credential_writer.flush)
 on_shutdown(close_upstream_client)
 on_shutdown(_flush_request_log)
+on_shutdown(metrics.forget_this_process)
 
 
 async def lifespan_app(scope: dict[str, Any], receive: Any, send: Any) -> None:

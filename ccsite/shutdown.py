@@ -1,11 +1,15 @@
 """Graceful shutdown of a gateway process, and the hooks that run before it exits.
 
 On SIGTERM a Daphne process (1) stops accepting connections, (2) lets the HTTP requests it is
-serving, streams included, finish for up to ``CCSITE_SHUTDOWN_GRACE_SECONDS``, (3) runs the
+serving, streams included, finish for up to ``CCSITE_SHUTDOWN_GRACE_SECONDS`` and waits (up to
+``IDLE_CONNECTION_SECONDS``) for its peers to close their idle keep-alive connections, (3) runs the
 callbacks registered with :func:`on_shutdown` (log-queue flushes, closing the upstream client),
-then (4) stops the reactor, which cancels whatever is still open and exits. A second SIGTERM
-skips the wait. While draining, responses carry ``Connection: close`` so a reverse proxy stops
-reusing this process's keep-alive connections and sends new requests to the others.
+then (4) stops the reactor and exits. Requests still open when the grace period ends are
+cancelled before the hooks run (and given ``CANCEL_SECONDS`` to unwind), so their outcomes are
+recorded as cancelled, their concurrency slots given back, and the log flush writes their rows.
+A second SIGTERM skips the wait. While draining, responses carry ``Connection: close`` so a
+reverse proxy stops reusing this process's keep-alive connections and sends new requests to the
+others.
 
 Daphne itself stops at once on SIGTERM (Twisted's handler), cancelling open streams; the
 handler installed here replaces it once the reactor runs. Servers that speak the ASGI lifespan
@@ -60,6 +64,14 @@ class InFlight:
         self.count = 0
         self.draining = False
         self._idle = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def cancel_all(self) -> int:
+        """Cancel every open request (the grace period is over); how many were cancelled."""
+        tasks = [task for task in self._tasks if not task.done()]
+        for task in tasks:
+            task.cancel()
+        return len(tasks)
 
     async def wait_idle(self, seconds: float) -> bool:
         """True when no request is open, False if ``seconds`` passed first."""
@@ -89,12 +101,17 @@ def count_in_flight(app: Any) -> Any:
     """Wrap an ASGI HTTP app so ``in_flight`` counts its open requests."""
 
     async def counted(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        in_flight.count += 1
+        tracker = in_flight  # the instance this request was counted in
+        task = asyncio.current_task()
+        tracker.count += 1
+        if task is not None:
+            tracker._tasks.add(task)
         try:
             # Checked once per request, not per message: streams started before are left as is.
-            await app(scope, receive, _closing(send) if in_flight.draining else send)
+            await app(scope, receive, _closing(send) if tracker.draining else send)
         finally:
-            in_flight._finished()
+            tracker._tasks.discard(task)  # type: ignore[arg-type]
+            tracker._finished()
 
     return counted
 
@@ -146,9 +163,58 @@ def _stop_listening(reactor: Any) -> None:
             selectable.stopListening()
 
 
+# After the grace period, how long cancelled requests get to unwind (record their outcome,
+# give their slots back) before the hooks flush what they left.
+CANCEL_SECONDS = 5.0
+
+
+async def finish_open_requests(grace_seconds: float) -> None:
+    """Wait for open requests up to ``grace_seconds``; then cancel the rest and let them unwind."""
+    if await in_flight.wait_idle(grace_seconds):
+        return
+    cancelled = in_flight.cancel_all()
+    logger.warning("grace period over: %d requests still open are cancelled", cancelled)
+    if not await in_flight.wait_idle(CANCEL_SECONDS):
+        logger.error("%d cancelled requests did not unwind in %ss", in_flight.count, CANCEL_SECONDS)
+
+
+# How long a drained process waits for the peers of its idle keep-alive connections to close
+# them. A reverse proxy may be writing a new request on an idle connection at the very moment
+# the process closes it, and must not retry a POST it already sent: that request would fail.
+# Every response during the drain says ``Connection: close``, and nginx drops an idle upstream
+# connection after its ``keepalive_timeout`` (deploy/nginx: 4 s), so waiting a little longer
+# lets nginx close them all first.
+IDLE_CONNECTION_SECONDS = 5.0
+
+
+def _open_http_connections(reactor: Any) -> int:
+    """Accepted HTTP connections still open (WebSockets of the live view are not counted)."""
+    from twisted.internet import tcp
+    from twisted.web.http import HTTPChannel
+
+    return sum(
+        1
+        for reader in reactor.getReaders()
+        if isinstance(reader, tcp.Server) and isinstance(getattr(reader, "protocol", None), HTTPChannel)
+    )
+
+
+async def _wait_for_peers_to_close(reactor: Any, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if in_flight.count == 0 and _open_http_connections(reactor) == 0:
+            return
+        await asyncio.sleep(0.05)
+    # Clients connected directly may keep idle connections open: they are closed on exit.
+
+
 async def _finish(reactor: Any, grace_seconds: float) -> None:
-    if not await in_flight.wait_idle(grace_seconds):
-        logger.warning("grace period over: %d requests still open are cancelled", in_flight.count)
+    deadline = time.monotonic() + grace_seconds
+    await finish_open_requests(grace_seconds)
+    remaining = max(0.0, deadline - time.monotonic())
+    await _wait_for_peers_to_close(reactor, min(IDLE_CONNECTION_SECONDS, remaining))
+    # A request that came in on a kept-alive connection meanwhile gets the rest of the grace.
+    await finish_open_requests(max(0.0, deadline - time.monotonic()))
     await run_shutdown_hooks()
     if reactor.running:
         reactor.stop()

@@ -15,7 +15,7 @@ import logging
 import weakref
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from ccsite.dbthreads import off_loop
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ async def _write_pending() -> None:
     batch = dict(_pending)
     _pending.clear()
     try:
-        await sync_to_async(_write, thread_sensitive=False)(batch)
+        await off_loop(_write)(batch)
     except Exception:
         logger.exception("could not write credential routing state; will retry")
         for credential_id, fields in batch.items():

@@ -234,6 +234,12 @@ def settle_later(admission: Admission, usage: Usage | None) -> None:
     task.add_done_callback(_pending.discard)
 
 
+async def settle_pending() -> None:
+    """Wait for the settlements under way (a shutdown hook: slots given back, usage counted)."""
+    if _pending:
+        await asyncio.gather(*list(_pending), return_exceptions=True)
+
+
 async def _settle(admission: Admission, usage: Usage | None) -> None:
     try:
         await admission.settle(usage)

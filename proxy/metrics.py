@@ -1,14 +1,20 @@
 """Prometheus metrics of the /v1 API, fed once per request from ``proxy.outcomes``.
 
 A recorder on ``add_recorder`` turns each finished request into counter and histogram updates
-(a few dictionary look-ups: never per stream event, never a query). Labels carry the surface,
-the model the client asked for (``unknown`` when it did not resolve), the outcome, the HTTP
-status, the failure kind and the upstream credential's operator-chosen label; never a key, a
-user or any other secret.
+(a few dictionary look-ups: never per stream event, never a query). Labels carry the surface
+under the request log's names (``openai-chat``, ``anthropic-messages``, ``count-tokens``,
+``responses``, ``models``, ``me``), the model the client asked for (``unknown`` when it did not
+resolve), the outcome, the HTTP status, the failure kind and the upstream credential's
+operator-chosen label; never a key, a user or any other secret. Two gauges are moved by the
+code that owns the fact: routing (a concurrency slot taken or given back) and the request-log
+writer (its queue depth after each flush, and every row it had to drop).
 
 With several processes (``make cluster``, systemd, Compose), set ``PROMETHEUS_MULTIPROC_DIR``
 to an empty folder shared by the processes of one host before they start: prometheus_client
-then keeps values in files there, and ``GET /metrics`` on any process reports the sum.
+then keeps values in files there, and ``GET /metrics`` on any process reports the sum. Gauges
+are ``livesum``: a process that exits cleanly removes its own (``mark_process_dead`` in the
+shutdown hooks); after a SIGKILL its last values stay until the folder is emptied at the next
+start.
 
 Metric names (Prometheus conventions: ``_total`` counters, ``_seconds`` histograms):
     ccsite_requests_total{surface, model, outcome, status}
@@ -17,6 +23,9 @@ Metric names (Prometheus conventions: ``_total`` counters, ``_seconds`` histogra
     ccsite_request_duration_seconds{surface, model, outcome}
     ccsite_upstream_errors_total{kind, credential}
     ccsite_limit_refusals_total{surface, kind}
+    ccsite_credential_in_flight{credential}     requests holding a credential's slot now
+    ccsite_request_log_queue_depth               rows waiting for the database
+    ccsite_request_log_dropped_total             rows dropped because the queue was full
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from __future__ import annotations
 import os
 
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 from proxy.outcomes import RequestOutcome, add_recorder
 from proxy.translate.failures import FailureKind
@@ -51,8 +60,22 @@ UPSTREAM_ERRORS = Counter(
     "ccsite_upstream_errors", "Requests that ended in an upstream failure.", ("kind", "credential")
 )
 LIMIT_REFUSALS = Counter(
-    "ccsite_limit_refusals", "Requests refused by a ccsite limit (HTTP 429).", ("surface", "kind")
+    "ccsite_limit_refusals",
+    "Requests refused by a per-key or per-user limit (429; 403 for a model the key may not use).",
+    ("surface", "kind"),
 )
+CREDENTIAL_IN_FLIGHT = Gauge(
+    "ccsite_credential_in_flight",
+    "Requests holding a concurrency slot of the upstream credential now.",
+    ("credential",),
+    multiprocess_mode="livesum",
+)
+LOG_QUEUE_DEPTH = Gauge(
+    "ccsite_request_log_queue_depth",
+    "Request log rows waiting to be written.",
+    multiprocess_mode="livesum",
+)
+LOG_DROPPED = Counter("ccsite_request_log_dropped", "Request log rows dropped because the queue was full.")
 
 _UPSTREAM_KINDS = frozenset(str(kind) for kind in FailureKind)
 # A response status when the path did not note one (outcome.http_status 0): 499 is the
@@ -82,12 +105,19 @@ def record(outcome: RequestOutcome) -> None:
                 TOKENS.labels(surface, model, kind).inc(count)
     if outcome.error_kind in _UPSTREAM_KINDS:
         UPSTREAM_ERRORS.labels(outcome.error_kind, outcome.credential_label).inc()
-    elif status == "429":
+    elif outcome.status == "limited":  # a ccsite limit, not the upstream's or routing's 429
         LIMIT_REFUSALS.labels(surface, outcome.error_kind or "limit").inc()
 
 
 def install() -> None:
     add_recorder(record)
+
+
+def forget_this_process() -> None:
+    """Remove this process's live gauges from the shared folder (a shutdown hook)."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        multiprocess.mark_process_dead(os.getpid(), path)
 
 
 def exposition() -> bytes:

@@ -49,18 +49,22 @@ async def parse_and_translate(
     on_refusal: Callable[[dict[str, Any], InvalidRequest], None],
 ) -> T:
     """``translate(body)`` of the JSON body; raises InvalidRequest, after ``on_refusal(body,
-    exc)`` when the body parsed but could not be translated.
+    exc)`` (``body`` is ``{}`` when it was not a JSON object), so every refusal is recorded.
 
     Parsing and translating are linear in the body, but a legal body can be tens of
     megabytes: above CCSITE_OFFLOAD_BODY_BYTES the work runs in a worker thread, where the
     interpreter's switch interval (5 ms) keeps handing the event loop its turns, so other
     clients' streams are not held up while it runs.
     """
-    raw = _raw_body(request)
-    if len(raw) <= settings.CCSITE_OFFLOAD_BODY_BYTES:
-        body, result = _parse_and_translate(raw, translate)
-    else:
-        body, result = await asyncio.to_thread(_parse_and_translate, raw, translate)
+    try:
+        raw = _raw_body(request)
+        if len(raw) <= settings.CCSITE_OFFLOAD_BODY_BYTES:
+            body, result = _parse_and_translate(raw, translate)
+        else:
+            body, result = await asyncio.to_thread(_parse_and_translate, raw, translate)
+    except InvalidRequest as exc:  # too large, not JSON, not an object: recorded all the same
+        on_refusal({}, exc)
+        raise
     if isinstance(result, InvalidRequest):
         on_refusal(body, result)  # on the loop: recorders are not thread-safe
         raise result

@@ -53,7 +53,7 @@ from accounts.keycache import KeyPrincipal
 from accounts.models import UpstreamCredential
 from ccsite import invalidation
 from ccsite.sharedstate import SharedState, Until, shared_state
-from proxy import billing, credential_writer, routing_policies
+from proxy import billing, credential_writer, metrics, routing_policies
 from proxy.auth import PassthroughPrincipal
 from proxy.outcomes import RequestOutcome
 from proxy.translate.errors import PERMISSION, RATE_LIMIT, UNAVAILABLE, ClientError, FailedResponse
@@ -333,6 +333,7 @@ class RoutingChooser:
         self.failovers = 0
         self._tried: set[int] = set()
         self._slot: tuple[str, str] | None = None
+        self._slot_label = ""  # the credential whose slot is held (the in-flight gauge)
         self._half_open: set[int] = set()
         self._entries: dict[int, RoutableCredential] = {}
         self.current: RoutableCredential | None = None
@@ -387,6 +388,8 @@ class RoutingChooser:
         if token is None:
             return False
         self._slot = (name, token)
+        self._slot_label = entry.credential.label
+        metrics.CREDENTIAL_IN_FLIGHT.labels(self._slot_label).inc()
         _held[token] = name
         _start_renewer(self.state)
         return True
@@ -402,6 +405,7 @@ class RoutingChooser:
     def _release(self) -> None:
         slot, self._slot = self._slot, None
         if slot is not None:
+            metrics.CREDENTIAL_IN_FLIGHT.labels(self._slot_label).dec()
             _held.pop(slot[1], None)
             _in_background(self.state.release_slot(*slot))
 

@@ -4,6 +4,7 @@ the site config as `make cluster` renders it."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -72,3 +73,32 @@ def test_nginx_t_rejects_a_broken_site(tmp_path, monkeypatch):
     monkeypatch.setattr("ccsite.cluster.NGINX_SITE", broken)
     conf = render_nginx(tmp_path / "out", host="127.0.0.1", port=18080, gateway_ports=[18001])
     assert check_nginx(conf).returncode != 0
+
+
+def test_the_image_holds_every_project_app():
+    from django.conf import settings
+
+    root = DEPLOY.parent
+    copied = set(re.findall(r"^COPY (\S+) \./", (root / "Dockerfile").read_text(), re.MULTILINE))
+    local_apps = {app for app in settings.INSTALLED_APPS if (root / app / "apps.py").is_file()}
+    assert local_apps and local_apps <= copied
+    assert {"ccsite", "templates", "manage.py"} <= copied
+
+
+def test_nginx_passes_the_live_view_websocket_with_a_long_read_timeout():
+    site = (DEPLOY / "nginx" / "ccsite.conf").read_text()
+    assert "proxy_set_header Upgrade $http_upgrade;" in site
+    assert "proxy_set_header Connection $ccsite_connection;" in site
+    websocket_location = re.search(r"location /ws/ \{(.*?)\}", site, re.DOTALL)
+    assert websocket_location and "proxy_read_timeout 3600s;" in websocket_location.group(1)
+    from usage.routing import websocket_urlpatterns
+
+    assert all(str(pattern.pattern).startswith("ws/") for pattern in websocket_urlpatterns)
+
+
+def test_nginx_drops_idle_gateway_connections_before_a_draining_gateway_closes_them():
+    from ccsite.shutdown import IDLE_CONNECTION_SECONDS
+
+    for name in ("ccsite-upstream.conf", "ccsite-upstream-compose.conf"):
+        seconds = re.search(r"keepalive_timeout (\d+)s;", (DEPLOY / "nginx" / name).read_text())
+        assert seconds and int(seconds.group(1)) < IDLE_CONNECTION_SECONDS

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from proxy.upstream.sim_events import expected_usage
+from proxy.upstream.simulator.events import expected_usage
+from usage.models import RequestLog
 
 MODEL = "deepseek/deepseek-v4-flash"
 
@@ -63,44 +65,109 @@ def _scrape(url: str) -> dict:
     return samples(response.text)
 
 
+def _logged_rows(request_ids: list[str], timeout: float = 5.0) -> list[RequestLog]:
+    """The request log rows of these requests, once every one of them has been written."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = list(RequestLog.objects.filter(request_id__in=request_ids))
+        if len(rows) >= len(request_ids) or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)
+
+
 @pytest.mark.live
-def test_counters_match_the_requests_a_live_gateway_served(live):
+def test_counters_match_the_request_log_rows_of_a_live_gateway(live):
     before = _scrape(live.url)
     headers = {"Authorization": f"Bearer {live.key}"}
     messages = [{"role": "user", "content": "[sim:text deltas=6]"}]
+    responses = []
     for stream in (False, False, True):
         body = {"model": MODEL, "messages": messages, "stream": stream}
-        response = httpx.post(f"{live.url}/v1/chat/completions", json=body, headers=headers, timeout=10)
-        assert response.status_code == 200
+        responses.append(
+            httpx.post(f"{live.url}/v1/chat/completions", json=body, headers=headers, timeout=10)
+        )
     anthropic = {"model": MODEL, "max_tokens": 100, "messages": messages}
-    response = httpx.post(
-        f"{live.url}/v1/messages", json=anthropic, headers={"x-api-key": live.key}, timeout=10
+    responses.append(
+        httpx.post(f"{live.url}/v1/messages", json=anthropic, headers={"x-api-key": live.key}, timeout=10)
     )
-    assert response.status_code == 200
+    responses.append(
+        httpx.post(
+            f"{live.url}/v1/responses", json={"model": MODEL, "input": "hi"}, headers=headers, timeout=10
+        )
+    )
+    responses.append(
+        httpx.post(
+            f"{live.url}/v1/messages/count_tokens",
+            json={"model": MODEL, "messages": messages},
+            headers={"x-api-key": live.key},
+            timeout=10,
+        )
+    )
+    responses.append(httpx.get(f"{live.url}/v1/models", headers=headers, timeout=10))
+    assert [response.status_code for response in responses] == [200] * 7
     failing = {"model": MODEL, "messages": [{"role": "user", "content": "[sim:error-fatal after=0]"}]}
-    response = httpx.post(f"{live.url}/v1/chat/completions", json=failing, headers=headers, timeout=10)
-    assert response.status_code >= 400
+    responses.append(httpx.post(f"{live.url}/v1/chat/completions", json=failing, headers=headers, timeout=10))
+    assert responses[-1].status_code >= 400
     secret_free = httpx.get(f"{live.url}/metrics", timeout=10).text
     assert live.key not in secret_free and live.upstream_key not in secret_free
 
-    # Outcomes are recorded as each response ends; give the last one a moment.
-    deadline = time.monotonic() + 5
-    while True:
-        after = _scrape(live.url)
-        delta = total(after, "ccsite_requests_total") - total(before, "ccsite_requests_total")
-        if delta >= 5 or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+    rows = _logged_rows([response.headers["x-request-id"] for response in responses])
+    assert len(rows) == len(responses)
+    after = _scrape(live.url)
 
     def grew(name: str, **labels: str) -> float:
         return total(after, name, **labels) - total(before, name, **labels)
 
-    assert grew("ccsite_requests_total") == 5
-    assert grew("ccsite_requests_total", surface="openai", model=MODEL, outcome="ok", status="200") == 3
-    assert grew("ccsite_requests_total", surface="anthropic", model=MODEL, outcome="ok") == 1
-    assert grew("ccsite_requests_total", surface="openai", outcome="error") == 1
-    assert grew("ccsite_request_duration_seconds_count") == 5
+    # Every row is counted once, under the same surface, outcome and status as the log has it.
+    logged = Counter((row.surface, row.outcome, str(row.http_status)) for row in rows)
+    for (surface, outcome, status), count in logged.items():
+        assert grew("ccsite_requests_total", surface=surface, outcome=outcome, status=status) == count
+    assert grew("ccsite_requests_total") == len(rows)
+    assert set(logged) >= {
+        ("openai-chat", "ok", "200"),
+        ("anthropic-messages", "ok", "200"),
+        ("responses", "ok", "200"),
+        ("count-tokens", "ok", "200"),
+        ("models", "ok", "200"),
+        ("openai-chat", "error", str(responses[-1].status_code)),
+    }
+    assert grew("ccsite_requests_total", surface="openai-chat", model=MODEL, outcome="ok") == 3
+    assert grew("ccsite_request_duration_seconds_count") == len(rows)
+    for kind, field in (("input", "input_tokens"), ("output", "output_tokens")):
+        assert grew("ccsite_tokens_total", kind=kind) == sum(getattr(row, field) for row in rows)
     usage = expected_usage("text deltas=6")
-    assert grew("ccsite_tokens_total", kind="output") == 4 * usage["outputTokens"]
-    assert grew("ccsite_tokens_total", kind="input") == 4 * usage["inputTokens"]
-    assert grew("ccsite_upstream_errors_total") == 1
+    assert grew("ccsite_tokens_total", surface="openai-chat", kind="output") == 3 * usage["outputTokens"]
+    assert grew("ccsite_upstream_errors_total") == sum(1 for row in rows if row.outcome == "error")
+    # Every slot a request took is given back; the writer has nothing left to write.
+    assert total(after, "ccsite_credential_in_flight") == 0
+    assert total(after, "ccsite_request_log_dropped_total") == 0
+
+
+def _refusal_count(kind: str) -> float:
+    from proxy import metrics
+
+    return metrics.LIMIT_REFUSALS.labels("openai-chat", kind)._value.get()
+
+
+def test_only_refusals_by_a_limit_count_as_limit_refusals_and_no_key_is_a_label():
+    from proxy import metrics
+    from proxy.outcomes import RequestOutcome
+
+    def outcome(status: str, kind: str, http_status: int) -> RequestOutcome:
+        finished = RequestOutcome("openai-chat", None, MODEL, MODEL, False)
+        finished.status, finished.error_kind, finished.http_status = status, kind, http_status
+        finished.credential_label = "main"
+        return finished
+
+    before = _refusal_count("rate_limit_requests"), _refusal_count("rate_limit")
+    metrics.record(outcome("limited", "rate_limit_requests", 429))
+    metrics.record(outcome("error", "rate_limit", 429))  # every key busy or cooling: routing's 429
+    after = _refusal_count("rate_limit_requests"), _refusal_count("rate_limit")
+    assert after == (before[0] + 1, before[1])
+    labels = {
+        value
+        for family in text_string_to_metric_families(metrics.exposition().decode())
+        for sample in family.samples
+        for value in sample.labels.values()
+    }
+    assert not any(value.startswith(("ccs_", "user_", "sk-")) for value in labels)

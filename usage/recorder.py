@@ -29,7 +29,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, connection, models, transaction
 
-from proxy import outcomes
+from proxy import metrics, outcomes
 from proxy.outcomes import CLIENT_CLOSED_REQUEST, RequestOutcome
 from proxy.translate.events import Usage
 from usage import live, pricing
@@ -221,6 +221,7 @@ class RequestLogWriter:
 
     def _drop(self) -> None:
         self.dropped += 1
+        metrics.LOG_DROPPED.inc()
         now = time.monotonic()
         if now - self._dropped_logged_at >= _DROP_LOG_INTERVAL:
             self._dropped_logged_at = now
@@ -246,6 +247,7 @@ class RequestLogWriter:
             self._wake.wait(backoff or settings.CCSITE_REQUEST_LOG_FLUSH_SECONDS)
             self._wake.clear()
             backoff = 0.0 if self.flush() else min(max(backoff * 2, 0.1), _MAX_BACKOFF_SECONDS)
+            metrics.LOG_QUEUE_DEPTH.set(len(self._queue))
         connection.close()
 
     def flush(self) -> bool:

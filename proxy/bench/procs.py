@@ -7,10 +7,12 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -42,16 +44,19 @@ class Server:
         self.url = f"http://127.0.0.1:{port}"
         self._argv, self._env, self._cwd = list(argv), dict(env), cwd
         self.process: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
 
     def start(self, ready_path: str, timeout: float = 60.0) -> Server:
+        # A file, not a pipe: nobody reads a pipe while the server runs, and once its buffer is
+        # full a server that logs (warnings, error responses) would block on its next line.
+        self._stderr = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
-            self._argv, cwd=self._cwd, env=self._env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            self._argv, cwd=self._cwd, env=self._env, stdout=subprocess.DEVNULL, stderr=self._stderr
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
-                raise RuntimeError(f"{self.name} exited ({self.process.returncode}): {err[-1500:]}")
+                raise RuntimeError(f"{self.name} exited ({self.process.returncode}): {self.stderr_tail()}")
             try:
                 httpx.get(self.url + ready_path, timeout=1.0)
                 return self
@@ -76,8 +81,17 @@ class Server:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
-        if process.stderr is not None:
-            process.stderr.close()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    def stderr_tail(self, size: int = 1500) -> str:
+        """The end of what the server wrote to stderr (its log)."""
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0, os.SEEK_END)
+        self._stderr.seek(max(0, self._stderr.tell() - size))
+        return self._stderr.read().decode(errors="replace")
 
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()

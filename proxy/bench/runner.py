@@ -88,7 +88,7 @@ def _prepare_database(env: dict[str, str]) -> str:
 
 
 # High enough that nothing is refused: the run measures what checking and settling cost.
-GENEROUS_LIMITS = ("--rpm", "100000000", "--tpm", "100000000000", "--concurrent", "100000")
+GENEROUS_LIMITS = ("--rpm", "100000000", "--tpm", "2000000000", "--concurrent", "100000")
 GENEROUS_BUDGET = ("--budget-tokens", "1000000000000000", "--period", "month")
 
 

@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 from accounts import crypto
 from accounts.models import UpstreamCredential
 from accounts.selectors import client_key_get_by_secret
+from tests.factories import make_client_key
 from tests.live import PROJECT_ROOT
 
 pytestmark = pytest.mark.django_db
@@ -92,3 +93,19 @@ def test_bad_arguments_exit_non_zero_with_one_line_and_no_traceback(args):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--tpm", "100000000000"), "tpm limit can be at most 2,147,483,647"),
+        (("--budget-cost", "100000000"), "the cost budget must be less than 100,000,000 USD"),
+    ],
+)
+def test_limits_past_the_columns_range_are_refused_the_same_on_every_database(args, message):
+    key, _ = make_client_key()
+    with pytest.raises(CommandError, match=message):
+        call_command("client_keys", "limit", key.prefix, *args)
+    key.refresh_from_db()
+    assert key.tpm_limit is None and key.budget_cost is None

@@ -1,0 +1,41 @@
+"""Database work on a worker thread that gives its connection back when it is done.
+
+``sync_to_async(func, thread_sensitive=False)`` runs ``func`` on one of the event loop's
+executor threads, and Django keeps a connection per thread until someone closes it. Outside a
+request nobody does: with PostgreSQL's pool (``CCSITE_DB_POOL_MAX_SIZE``, 10 by default) every
+executor thread that ever touched the database would hold one of its connections for good, and
+a host with more cores than that (the default executor has cores + 4 threads) would run out.
+``off_loop(func)`` is ``sync_to_async(func, thread_sensitive=False)`` that closes the thread's
+connections afterwards (a pooled connection goes back to the pool; with SQLite it is reopened
+next time, which costs microseconds).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.db import connections
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def releasing_connections(func: Callable[P, R]) -> Callable[P, R]:
+    """Wrap a sync function so the calling thread's database connections are closed after it."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    return wrapper
+
+
+def off_loop(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """``func`` on an executor thread, its database connections given back when it returns."""
+    return sync_to_async(releasing_connections(func), thread_sensitive=False)
