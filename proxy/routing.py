@@ -15,7 +15,13 @@ one costs no query. What several processes must agree on lives in the shared sta
 ``route:aff:<session>``      the key a conversation used last (session affinity)
 
 Eligible: enabled, allowed for the model, not cooling, not excluded for the model, not out of
-credit (billing snapshot) and with a free slot. ``max_concurrent`` is enforced by refusing:
+credit (billing snapshot) and with a free slot. A key cooling after a transient failure only
+(plain 429, 5xx, timeout, network) is the last resort rather than excluded: when no eligible
+key can take the request it is tried anyway (soonest cooled off first), and its success ends
+the cooldown, so a team with one key never gets 429s from the gateway while the upstream may be
+healthy. Hard states (disabled, 401, plan gating, usage window until its reset, out of credit)
+always exclude. The policy is ``proxy.routing_settings.policy()``: the admin's override of
+CCSITE_ROUTING_POLICY, from an in-process snapshot. ``max_concurrent`` is enforced by refusing:
 when every otherwise eligible key is at its cap the request gets 429 with ``Retry-After: 1``
 (never queued, so a client's own retry logic applies). Slots are renewed while held and
 expire after CCSITE_ROUTING_SLOT_TTL seconds otherwise.
@@ -30,8 +36,8 @@ to the next eligible key (at most CCSITE_ROUTING_MAX_FAILOVERS times, same body)
 first byte nothing is retried (proxy/upstream/stream.py).
 
 With no eligible key the client learns why: none configured -> 503; all disabled -> 503;
-none allowed for the model -> 403; all cooling until T -> 429 with Retry-After; all at
-their concurrency cap -> 429 with Retry-After: 1.
+none allowed for the model -> 403; all hard-cooling (usage window, credits) until T -> 429
+with Retry-After; all at their concurrency cap -> 429 with Retry-After: 1.
 """
 
 from __future__ import annotations
@@ -53,7 +59,7 @@ from accounts.keycache import KeyPrincipal
 from accounts.models import UpstreamCredential
 from ccsite import invalidation
 from ccsite.sharedstate import SharedState, Until, shared_state
-from proxy import billing, credential_writer, routing_policies
+from proxy import billing, credential_writer, routing_policies, routing_settings
 from proxy.auth import PassthroughPrincipal
 from proxy.outcomes import RequestOutcome
 from proxy.translate.errors import PERMISSION, RATE_LIMIT, UNAVAILABLE, ClientError, FailedResponse
@@ -248,6 +254,9 @@ class _Screened:
 
     ready: list[RoutableCredential] = field(default_factory=list)
     half_open: set[int] = field(default_factory=set)
+    # Cooling after a transient failure only (a plain 429, 5xx, timeout, network error): the
+    # last resort when no ready key has a slot, soonest-cooled-off first.
+    soft_cooling: list[RoutableCredential] = field(default_factory=list)
     configured: int = 0
     enabled: int = 0
     allowed: int = 0
@@ -266,21 +275,27 @@ async def _screen(
     ]
     values = await state.get_many_until(names)
     now = time.time()
+    soft: list[tuple[float, RoutableCredential]] = []
     for index, entry in enumerate(allowed):
         cool, model_block, probe = values[3 * index : 3 * index + 3]
         if model_block is not None:
             continue
         screened.allowed += 1
         blocked_until = cool.until if cool is not None else None
-        if entry.out_of_credit(now):
+        out_of_credit = entry.out_of_credit(now)
+        if out_of_credit:
             blocked_until = max(blocked_until or 0.0, entry.period_end or now + QUOTA_FALLBACK_SECONDS)
         if blocked_until is not None:
             if screened.cooling_until is None or blocked_until < screened.cooling_until:
                 screened.cooling_until = blocked_until
+            # A transient cooldown carries a probe; hard ones (window, credits, 401) clear it.
+            if probe is not None and not out_of_credit:
+                soft.append((blocked_until, entry))
             continue
         if probe is not None:
             screened.half_open.add(entry.id)
         screened.ready.append(entry)
+    screened.soft_cooling = [entry for _, entry in sorted(soft, key=lambda pair: pair[0])]
     return screened
 
 
@@ -334,6 +349,8 @@ class RoutingChooser:
         self._tried: set[int] = set()
         self._slot: tuple[str, str] | None = None
         self._half_open: set[int] = set()
+        # Keys used although cooling (no other key could serve): a success ends the cooldown.
+        self._last_resort: set[int] = set()
         self._entries: dict[int, RoutableCredential] = {}
         self.current: RoutableCredential | None = None
         self.last_error: ClientError | None = None
@@ -346,22 +363,33 @@ class RoutingChooser:
         screened = await _screen(self.state, entries, self.model, exclude)
         ordered = await self._order(screened.ready)
         busy = False
+        in_trial: list[RoutableCredential] = []
         for entry in ordered:
             if entry.id in screened.half_open and not await self.state.claim(_trial(entry.id), TRIAL_SECONDS):
-                continue  # another request is making this key's trial
+                in_trial.append(entry)  # another request is making this key's trial
+                continue
             if await self._take_slot(entry):
                 if entry.id in screened.half_open:
                     self._half_open.add(entry.id)
                 self._use(entry)
                 return entry
             busy = True
-        self.last_error = _no_eligible_error(screened, self.model, busy or bool(ordered))
+        # No ready key could take the request. A key that only failed transiently is tried
+        # anyway rather than refusing: with a single key, one 5xx must not turn the next
+        # minutes into 429s while the upstream may be healthy. Hard states never get here.
+        for entry in in_trial + screened.soft_cooling:
+            if await self._take_slot(entry):
+                self._last_resort.add(entry.id)
+                self._use(entry)
+                return entry
+            busy = True
+        self.last_error = _no_eligible_error(screened, self.model, busy)
         return None
 
     async def _order(self, ready: list[RoutableCredential]) -> list[RoutableCredential]:
         if not ready:
             return []
-        policy = settings.CCSITE_ROUTING_POLICY
+        policy = routing_settings.policy()  # the admin's override, else the setting
         needs_flight = routing_policies.effective_policy(policy, [_candidate(e, 0) for e in ready])
         in_flight = [0] * len(ready)
         if needs_flight == "least_in_flight":
@@ -420,6 +448,7 @@ class RoutingChooser:
         if failure is not None and failure.retryable and failed.id in self._entries:
             # No other key: retry this one (the client bounds retries and backs off).
             if self._slot is None and await self._take_slot(self._entries[failed.id]):
+                self._last_resort.add(failed.id)  # a success ends the cooldown just set
                 return failed
         return None
 
@@ -437,7 +466,12 @@ class RoutingChooser:
 
     async def _succeeded(self, credential: Credential, now: float) -> None:
         credential_writer.note(credential.id, last_used_at=datetime.fromtimestamp(now, UTC))
-        if credential.id in self._half_open:
+        if credential.id in self._half_open or credential.id in self._last_resort:
+            # The trial (or a last-resort use) succeeded: the key is healthy again. Its
+            # cooldown goes only while still transient (a probe): never a hard one another
+            # request set meanwhile (usage window, credits, 401).
+            if await self.state.get_until(_probe(credential.id)) is not None:
+                await self.state.clear(_cool(credential.id))
             for name in (_probe(credential.id), _trial(credential.id), f"route:fails:{credential.id}"):
                 await self.state.clear(name)
             credential_writer.note(credential.id, cooldown_until=None, cooldown_reason="")
@@ -466,6 +500,7 @@ class RoutingChooser:
                 f"refused by Command Code ({failure.status or 401}) at {datetime.now(UTC):%Y-%m-%d %H:%M}Z"
             )
             pool.mark_disabled(credential.id)
+            await self._forget_transient(credential.id)
             # Other processes skip it at once, before they reload the disabled row.
             await state.set_until(_cool(credential.id), now + 86400, reason)
             credential_writer.note(credential.id, enabled=False, disabled_reason=reason)
@@ -491,8 +526,15 @@ class RoutingChooser:
             await state.set_until(_probe(credential.id), until + PROBE_SECONDS, reason)
         else:
             return None, ""  # the request's fault, not the key's
+        if kind in (FailureKind.WINDOW, FailureKind.QUOTA):
+            await self._forget_transient(credential.id)  # a hard cooldown: no last resort
         await state.set_until(_cool(credential.id), float(until), reason)
         return float(until), reason
+
+    async def _forget_transient(self, credential_id: int) -> None:
+        """The probe marks a cooldown as transient (tried as a last resort); hard ones drop it."""
+        await self.state.clear(_probe(credential_id))
+        await self.state.clear(f"route:fails:{credential_id}")
 
 
 class PassthroughChooser:
