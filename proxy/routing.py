@@ -59,7 +59,7 @@ from accounts.keycache import KeyPrincipal
 from accounts.models import UpstreamCredential
 from ccsite import invalidation
 from ccsite.sharedstate import SharedState, Until, shared_state
-from proxy import billing, credential_writer, routing_policies, routing_settings
+from proxy import credential_writer, routing_policies, routing_settings
 from proxy.auth import PassthroughPrincipal
 from proxy.outcomes import RequestOutcome
 from proxy.translate.errors import PERMISSION, RATE_LIMIT, UNAVAILABLE, ClientError, FailedResponse
@@ -570,7 +570,6 @@ async def open_upstream(
     principal: KeyPrincipal | None, request: UpstreamRequest, outcome: RequestOutcome | None = None
 ) -> UpstreamStream:
     """Open the upstream stream for a translated request, or raise an error the views render."""
-    billing.schedule_refresh()
     if isinstance(principal, PassthroughPrincipal):
         return await open_stream(request, chooser=PassthroughChooser(principal, outcome))
     chooser = RoutingChooser(request.model, request.session_hint or "", outcome)

@@ -3,6 +3,7 @@ and ``manage.py credentials``."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import uuid
@@ -148,3 +149,26 @@ def test_credentials_command_lists_enables_and_disables(db, capsys):
     assert "two" in table and "disabled" not in table
     with pytest.raises(Exception, match="no credential labelled 'nope'"):
         call_command("credentials", "enable", "nope")
+
+
+async def test_the_scheduled_refresh_runs_once_per_period_across_processes(sim, settings):
+    """Two schedulers sharing one state (two gateway processes sharing Redis): one refresh per
+    period between them, so the webhook and the upstream see one, not one per process."""
+    settings.CCSITE_BILLING_REFRESH_SECONDS = 0.4
+    await key_with(sim, "scheduled", credits=80, period_days=10)
+    async with httpx.AsyncClient(timeout=10) as client:
+        await client.delete(f"{sim.url}/_sim/requests")
+        schedulers = [asyncio.create_task(billing._refresh_forever()) for _ in range(2)]
+        await asyncio.sleep(1.0)  # periods start at 0, 0.4 and 0.8 s
+        for task in schedulers:
+            task.cancel()
+        await asyncio.gather(*schedulers, return_exceptions=True)
+        records = (await client.get(f"{sim.url}/_sim/requests", params={"path": "/alpha/whoami"})).json()
+    assert 2 <= len(records["requests"]) <= 3
+    saved = await UpstreamCredential.objects.aget(label="scheduled")
+    assert saved.billing["credits_remaining"] == 80.0
+
+
+async def test_the_scheduled_refresh_is_off_at_zero(sim, settings):
+    settings.CCSITE_BILLING_REFRESH_SECONDS = 0
+    await asyncio.wait_for(billing._refresh_forever(), timeout=1)  # returns at once
