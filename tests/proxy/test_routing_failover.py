@@ -388,3 +388,33 @@ def test_through_the_gateway_one_5xx_never_makes_the_only_key_answer_429(live):
             assert response.json()["choices"][0]["message"]["content"] == expected_text()
     assert statuses[0] >= 500 and statuses[1:] == [200, 200]
     assert len(live.sim_requests()) == 5
+
+
+async def test_an_admin_edit_of_allowed_models_and_cap_applies_on_the_next_request(
+    keys, settings, admin_client
+):
+    settings.CCSITE_CREDENTIAL_CACHE_SECONDS = 60  # only the change itself may refresh the pool
+    a = await keys.add("a")
+    b = await keys.add("b")
+    first = outcome()
+    await text_of(await routing.open_upstream(None, request_for(), first))
+    assert first.credential_id == a.pk
+    change = f"/admin/accounts/upstreamcredential/{a.pk}/change/"
+    page = (await sync_to_async(admin_client.get)(change)).content.decode()
+    assert 'name="cooldown_until"' not in page  # routing writes it; "Enable" clears it
+    form = {"label": a.label, "enabled": "on", "weight": "1", "allowed_models": ["stepfun/Step-3.5-Flash"]}
+    response = await sync_to_async(admin_client.post)(change, {**form, "max_concurrent": ""})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    second = outcome()
+    await text_of(await routing.open_upstream(None, request_for(), second))
+    assert second.credential_id == b.pk  # a no longer serves this model
+    # b's cap set to 1 in the admin: a second request at once is refused while one streams.
+    b_change = f"/admin/accounts/upstreamcredential/{b.pk}/change/"
+    b_form = {"label": b.label, "enabled": "on", "weight": "1", "max_concurrent": "1"}
+    assert (await sync_to_async(admin_client.post)(b_change, b_form)).status_code == 302
+    keys.behave("b", scenario="paced deltas=40 delay_ms=50")
+    holding = await routing.open_upstream(None, request_for(), outcome())
+    with pytest.raises(FailedResponse) as refused:
+        await routing.open_upstream(None, request_for(), outcome())
+    assert refused.value.error.code == "upstream_credentials_busy"
+    await holding.aclose()
