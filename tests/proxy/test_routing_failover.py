@@ -418,3 +418,19 @@ async def test_an_admin_edit_of_allowed_models_and_cap_applies_on_the_next_reque
         await routing.open_upstream(None, request_for(), outcome())
     assert refused.value.error.code == "upstream_credentials_busy"
     await holding.aclose()
+
+
+async def test_failovers_are_bounded_and_resend_the_same_body(keys, settings):
+    settings.CCSITE_ROUTING_MAX_FAILOVERS = 1
+    settings.CC_MAX_RETRIES = 0
+    for label in ("a", "b", "c"):
+        await keys.add(label)
+        keys.behave(label, scenario="http-500")
+    result = outcome()
+    with pytest.raises(UpstreamError) as failed:
+        await text_of(await routing.open_upstream(None, request_for("same words"), result))
+    assert failed.value.failure.status == 500
+    assert (len(keys.calls("a")), len(keys.calls("b")), len(keys.calls("c"))) == (1, 1, 0)
+    assert result.failovers == 1
+    sent = [keys.calls(label)[0]["body"] for label in ("a", "b")]
+    assert "same words" in str(sent[0]) and sent[0] == sent[1]
