@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import httpx
 import pytest
 from asgiref.sync import sync_to_async
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from accounts.models import UpstreamCredential
 from ccsite.sharedstate import MemoryState, reset_shared_state
@@ -172,3 +172,21 @@ async def test_the_scheduled_refresh_runs_once_per_period_across_processes(sim, 
 async def test_the_scheduled_refresh_is_off_at_zero(sim, settings):
     settings.CCSITE_BILLING_REFRESH_SECONDS = 0
     await asyncio.wait_for(billing._refresh_forever(), timeout=1)  # returns at once
+
+
+def test_credentials_command_shows_and_sets_the_routing_policy(db, capsys, settings):
+    from proxy import routing_settings
+
+    settings.CCSITE_ROUTING_POLICY = "round_robin"
+    try:
+        call_command("credentials", "policy")
+        assert "routing policy: round_robin (the server setting" in capsys.readouterr().out
+        call_command("credentials", "policy", "daily_burn")
+        assert "routing policy: daily_burn (set by an operator)" in capsys.readouterr().out
+        assert routing_settings.policy() == "daily_burn"  # this process at once (bump)
+        call_command("credentials", "policy", "default")
+        assert "routing policy: round_robin (the server setting" in capsys.readouterr().out
+        with pytest.raises(CommandError):
+            call_command("credentials", "policy", "fastest")
+    finally:
+        routing_settings.forget()
