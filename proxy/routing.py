@@ -470,11 +470,13 @@ class RoutingChooser:
             # The trial (or a last-resort use) succeeded: the key is healthy again. Its
             # cooldown goes only while still transient (a probe): never a hard one another
             # request set meanwhile (usage window, credits, 401).
-            if await self.state.get_until(_probe(credential.id)) is not None:
+            transient = await self.state.get_until(_probe(credential.id)) is not None
+            if transient:
                 await self.state.clear(_cool(credential.id))
             for name in (_probe(credential.id), _trial(credential.id), f"route:fails:{credential.id}"):
                 await self.state.clear(name)
-            credential_writer.note(credential.id, cooldown_until=None, cooldown_reason="")
+            if transient or credential.id in self._half_open:
+                credential_writer.note(credential.id, cooldown_until=None, cooldown_reason="")
         if self.session:
             ttl = settings.CCSITE_ROUTING_AFFINITY_SECONDS
             await self.state.set_until(_affinity(self.session), now + ttl, str(credential.id))
