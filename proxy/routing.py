@@ -1,9 +1,10 @@
 """Which upstream credential serves a request: eligibility, policy, failover, cooldowns, slots.
 
-Credentials are read from the database at most once per CCSITE_CREDENTIAL_CACHE_SECONDS per
-process (at once after a change in this process) and kept decrypted in memory, so choosing
-one costs no query. What several processes must agree on lives in the shared state
-(ccsite/sharedstate.py; Redis when REDIS_URL is set), under these names:
+Credentials are kept decrypted in memory (``CredentialPool``), so choosing one costs no query:
+a signalled change is loaded before the next request routes, and a snapshot older than
+CCSITE_CREDENTIAL_CACHE_SECONDS is re-read in the background while it keeps serving. What
+several processes must agree on lives in the shared state (ccsite/sharedstate.py; Redis when
+REDIS_URL is set), under these names:
 
 ``route:cool:<id>``          the key is cooling down until T (reason: why)
 ``route:model:<id>:<model>`` the key's plan refused this model (402/403) until T
@@ -140,7 +141,15 @@ def _load_credentials() -> list[RoutableCredential]:
 
 
 class CredentialPool:
-    """Every credential (enabled or not), cached per process for a few seconds."""
+    """Every credential (enabled or not), cached per process.
+
+    A signalled change (this process, or another through the shared mark or
+    ccsite/invalidation.py) makes the next request load the rows before it routes, so the
+    change applies at once. A snapshot that is merely older than
+    CCSITE_CREDENTIAL_CACHE_SECONDS (billing snapshots, what routing itself persisted) keeps
+    serving while a background task re-reads it: no request waits for the database for that.
+    CCSITE_CREDENTIAL_CACHE_SECONDS = 0 reads on every request (tests that change rows freely).
+    """
 
     def __init__(self) -> None:
         self._credentials: list[RoutableCredential] = []
@@ -149,6 +158,9 @@ class CredentialPool:
         self._disabling: set[int] = set()
         self._checked_at = float("-inf")
         self._change_token = ""
+        # Bumped by every change signal: a load that began before one must not win over it.
+        self._generation = 0
+        self._refreshing: asyncio.Task[None] | None = None
 
     async def all(self) -> list[RoutableCredential]:
         now = time.monotonic()
@@ -160,12 +172,31 @@ class CredentialPool:
             if token != self._change_token:
                 self._change_token = token
                 self._loaded_at = float("-inf")
-        if now - self._loaded_at > settings.CCSITE_CREDENTIAL_CACHE_SECONDS:
-            loaded = await sync_to_async(_load_credentials)()
+                self._generation += 1
+        ttl = settings.CCSITE_CREDENTIAL_CACHE_SECONDS
+        if self._loaded_at == float("-inf") or ttl <= 0:
+            await self._load()
+        elif now - self._loaded_at > ttl and not self._refresh_running():
+            self._refreshing = _in_background(self._refresh())
+        return self._credentials
+
+    def _refresh_running(self) -> bool:
+        task = self._refreshing
+        return task is not None and not task.done() and task.get_loop() is asyncio.get_running_loop()
+
+    async def _load(self) -> None:
+        generation = self._generation
+        loaded = await sync_to_async(_load_credentials)()
+        if generation == self._generation:
             self._disabling &= {entry.id for entry in loaded if entry.enabled}
             self._credentials = [self._overridden(entry) for entry in loaded]
             self._loaded_at = time.monotonic()
-        return self._credentials
+
+    async def _refresh(self) -> None:
+        try:
+            await self._load()
+        except Exception:  # keep serving the last snapshot; the next request tries again
+            logger.warning("could not re-read the upstream credentials; keeping the last ones", exc_info=True)
 
     def _overridden(self, entry: RoutableCredential) -> RoutableCredential:
         return replace(entry, enabled=False) if entry.id in self._disabling else entry
@@ -178,6 +209,7 @@ class CredentialPool:
     def invalidate(self) -> None:
         self._loaded_at = float("-inf")
         self._checked_at = float("-inf")
+        self._generation += 1
 
 
 pool = CredentialPool()
@@ -242,10 +274,11 @@ def _start_renewer(state: SharedState) -> None:
 _background: set[asyncio.Task[None]] = set()
 
 
-def _in_background(coroutine: object) -> None:
+def _in_background(coroutine: object) -> asyncio.Task[None]:
     task = asyncio.get_running_loop().create_task(coroutine)  # type: ignore[arg-type]
     _background.add(task)
     task.add_done_callback(_background.discard)
+    return task
 
 
 @dataclass(slots=True)

@@ -38,4 +38,7 @@ else:
     TEST_DB_NAME = f"test_{DATABASES['default']['NAME']}"  # noqa: F405
 DATABASES["default"]["TEST"] = {"NAME": TEST_DB_NAME}  # noqa: F405
 if os.environ.get("CCSITE_USE_TEST_DB") == "1":
-    DATABASES["default"]["NAME"] = TEST_DB_NAME  # noqa: F405
+    # Under pytest-xdist each worker's database carries its suffix (pytest-django adds
+    # "_gw0", ...); a gateway started by a worker inherits PYTEST_XDIST_WORKER.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    DATABASES["default"]["NAME"] = f"{TEST_DB_NAME}_{worker}" if worker else TEST_DB_NAME  # noqa: F405
