@@ -166,6 +166,8 @@ class UpstreamCredentialAdmin(admin.ModelAdmin):
         "created_at",
         "billing_summary",
         "billing_refreshed_at",
+        "cooldown_until",
+        "cooldown_reason",
     ]
     actions = ["enable_credentials", "disable_credentials", "refresh_billing"]
 
@@ -228,6 +230,8 @@ class UpstreamCredentialAdmin(admin.ModelAdmin):
         fields = list(UpstreamCredentialForm.Meta.fields)
         if obj is not None:
             fields[1:1] = ["masked_secret"]
+            # Written by routing, never by hand: "Enable" clears a cooldown.
+            fields += ["cooldown_until", "cooldown_reason"]
             fields += ["disabled_reason", "last_error", "last_error_at", "last_used_at", "created_at"]
             fields += ["billing_summary", "billing_refreshed_at"]
         return fields
@@ -243,7 +247,7 @@ class UpstreamCredentialAdmin(admin.ModelAdmin):
             services.credential_set_secret(credential=obj, api_key=form.cleaned_data["api_key"])
         obj.save()
 
-    @admin.action(description="Enable selected credentials")
+    @admin.action(description="Enable selected credentials (and clear their cooldowns)")
     def enable_credentials(self, request: HttpRequest, queryset: QuerySet[UpstreamCredential]) -> None:
         count = services.credential_set_enabled(credentials=list(queryset), enabled=True)
         self.message_user(request, f"Enabled {count} credential(s).", messages.SUCCESS)

@@ -52,7 +52,6 @@ class UpstreamCredentialForm(forms.ModelForm):
             "weight",
             "allowed_models",
             "max_concurrent",
-            "cooldown_until",
         ]
 
     def clean_api_key(self) -> str:

@@ -27,6 +27,7 @@ from catalog.models import Model, RefreshRecord
 from catalog.services import changed
 from ccsite import invalidation
 from ccsite.dbthreads import off_loop
+from proxy.upstream.outbound import outbound_client_options
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,9 @@ def fetch_live_list() -> list[dict[str, Any]]:
         headers["Authorization"] = f"Bearer {api_key}"
     url = settings.CC_UPSTREAM_BASE_URL + MODELS_PATH
     try:
-        response = httpx.get(url, headers=headers, timeout=settings.CCSITE_MODELS_REFRESH_TIMEOUT)
+        # The one outbound rule (CC_UPSTREAM_PROXY, HTTPS_PROXY/HTTP_PROXY, NO_PROXY).
+        options = outbound_client_options(url, timeout=settings.CCSITE_MODELS_REFRESH_TIMEOUT)
+        response = httpx.get(url, headers=headers, **options)
     except httpx.HTTPError as exc:
         raise RefreshFailed(f"{type(exc).__name__}: {exc}") from None
     if response.status_code != 200:

@@ -9,9 +9,11 @@ class ProxyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from proxy import limits, metrics, routing, token_calibration
+        from proxy import billing, limits, metrics, routing, routing_settings, token_calibration
 
         token_calibration.install()
         limits.install()
         routing.install()
+        routing_settings.install()
+        billing.install()
         metrics.install()

@@ -19,8 +19,13 @@ refresh`` do it on demand. With ``CCSITE_LOW_BALANCE_WEBHOOK_URL`` and
 ``CCSITE_LOW_BALANCE_THRESHOLD`` (USD), a snapshot whose credit falls below the threshold
 POSTs ``{"event": "credential.low_balance", "credential": label, "credits_remaining": x,
 "threshold": t, "plan": ..., "period_end": iso}`` once per crossing (again only after the
-balance went back above it). HTTP goes through httpx with ``trust_env``, so
-``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` (and ``CC_UPSTREAM_PROXY``) apply.
+balance went back above it). HTTP goes through httpx with the one outbound rule
+(proxy/upstream/outbound.py: ``CC_UPSTREAM_PROXY``, ``HTTPS_PROXY``/``HTTP_PROXY``,
+``NO_PROXY``), decided for the upstream and for the webhook's own host separately.
+
+The scheduled refresh starts with the gateway process (``ccsite.invalidation.on_start``).
+With several processes sharing Redis, one of them refreshes per period (a shared claim), so
+the webhook is not sent once per process.
 """
 
 from __future__ import annotations
@@ -160,7 +165,7 @@ async def refresh_billing(ids: list[int] | None = None) -> dict[str, str]:
             snap["error"] = "; ".join(errors)
             await sync_to_async(_save)(row, snap, refreshed=bool(answers))
             results[row.label] = snap["error"]
-            await _maybe_warn(client, row.label, previous, snap)
+            await _maybe_warn(row.label, previous, snap)
     from proxy import routing
 
     routing.pool.invalidate()
@@ -180,9 +185,7 @@ def crossed_below(previous: dict[str, Any], snap: dict[str, Any], threshold: flo
     return not isinstance(before, int | float) or before >= threshold
 
 
-async def _maybe_warn(
-    client: httpx.AsyncClient, label: str, previous: dict[str, Any], snap: dict[str, Any]
-) -> None:
+async def _maybe_warn(label: str, previous: dict[str, Any], snap: dict[str, Any]) -> None:
     url, threshold = settings.CCSITE_LOW_BALANCE_WEBHOOK_URL, settings.CCSITE_LOW_BALANCE_THRESHOLD
     if not url or threshold is None or not crossed_below(previous, snap, threshold):
         return
@@ -196,31 +199,37 @@ async def _maybe_warn(
         "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     try:
-        response = await client.post(url, json=payload)
+        # The webhook's own host decides the proxy (an internal receiver is often in NO_PROXY).
+        async with httpx.AsyncClient(**outbound_client_options(url, timeout=10.0)) as client:
+            response = await client.post(url, json=payload)
         if response.status_code >= 300:
             logger.warning("low-balance webhook answered HTTP %s", response.status_code)
     except httpx.HTTPError as exc:
         logger.warning("low-balance webhook failed: %s", type(exc).__name__)
 
 
-_scheduler: asyncio.Task[None] | None = None
+REFRESH_CLAIM = "billing:scheduled-refresh"
 
 
-async def _refresh_forever(every: float) -> None:
+async def _refresh_forever() -> None:
+    """The scheduled refresh (a gateway background task; CCSITE_BILLING_REFRESH_SECONDS > 0)."""
+    from ccsite.sharedstate import shared_state
+
+    every = settings.CCSITE_BILLING_REFRESH_SECONDS
+    if every <= 0:
+        return
     while True:
         try:
-            await refresh_billing()
+            # One process per period does it (shared through Redis when REDIS_URL is set).
+            if await shared_state().claim(REFRESH_CLAIM, every * 0.9):
+                await refresh_billing()
         except Exception:
             logger.exception("scheduled billing refresh failed")
         await asyncio.sleep(every)
 
 
-def schedule_refresh() -> None:
-    """Start the periodic refresh in this process's loop (once; CCSITE_BILLING_REFRESH_SECONDS > 0)."""
-    global _scheduler
-    every = settings.CCSITE_BILLING_REFRESH_SECONDS
-    if every <= 0:
-        return
-    loop = asyncio.get_running_loop()
-    if _scheduler is None or _scheduler.done() or _scheduler.get_loop() is not loop:
-        _scheduler = loop.create_task(_refresh_forever(every))
+def install() -> None:
+    """Start the scheduled refresh with each gateway process (proxy.apps.ProxyConfig.ready)."""
+    from ccsite import invalidation
+
+    invalidation.on_start(_refresh_forever)

@@ -1,9 +1,10 @@
 """Which upstream credential serves a request: eligibility, policy, failover, cooldowns, slots.
 
-Credentials are read from the database at most once per CCSITE_CREDENTIAL_CACHE_SECONDS per
-process (at once after a change in this process) and kept decrypted in memory, so choosing
-one costs no query. What several processes must agree on lives in the shared state
-(ccsite/sharedstate.py; Redis when REDIS_URL is set), under these names:
+Credentials are kept decrypted in memory (``CredentialPool``), so choosing one costs no query:
+a signalled change is loaded before the next request routes, and a snapshot older than
+CCSITE_CREDENTIAL_CACHE_SECONDS is re-read in the background while it keeps serving. What
+several processes must agree on lives in the shared state (ccsite/sharedstate.py; Redis when
+REDIS_URL is set), under these names:
 
 ``route:cool:<id>``          the key is cooling down until T (reason: why)
 ``route:model:<id>:<model>`` the key's plan refused this model (402/403) until T
@@ -15,7 +16,13 @@ one costs no query. What several processes must agree on lives in the shared sta
 ``route:aff:<session>``      the key a conversation used last (session affinity)
 
 Eligible: enabled, allowed for the model, not cooling, not excluded for the model, not out of
-credit (billing snapshot) and with a free slot. ``max_concurrent`` is enforced by refusing:
+credit (billing snapshot) and with a free slot. A key cooling after a transient failure only
+(plain 429, 5xx, timeout, network) is the last resort rather than excluded: when no eligible
+key can take the request it is tried anyway (soonest cooled off first), and its success ends
+the cooldown, so a team with one key never gets 429s from the gateway while the upstream may be
+healthy. Hard states (disabled, 401, plan gating, usage window until its reset, out of credit)
+always exclude. The policy is ``proxy.routing_settings.policy()``: the admin's override of
+CCSITE_ROUTING_POLICY, from an in-process snapshot. ``max_concurrent`` is enforced by refusing:
 when every otherwise eligible key is at its cap the request gets 429 with ``Retry-After: 1``
 (never queued, so a client's own retry logic applies). Slots are renewed while held and
 expire after CCSITE_ROUTING_SLOT_TTL seconds otherwise.
@@ -30,8 +37,8 @@ to the next eligible key (at most CCSITE_ROUTING_MAX_FAILOVERS times, same body)
 first byte nothing is retried (proxy/upstream/stream.py).
 
 With no eligible key the client learns why: none configured -> 503; all disabled -> 503;
-none allowed for the model -> 403; all cooling until T -> 429 with Retry-After; all at
-their concurrency cap -> 429 with Retry-After: 1.
+none allowed for the model -> 403; all hard-cooling (usage window, credits) until T -> 429
+with Retry-After; all at their concurrency cap -> 429 with Retry-After: 1.
 """
 
 from __future__ import annotations
@@ -53,7 +60,7 @@ from accounts.keycache import KeyPrincipal
 from accounts.models import UpstreamCredential
 from ccsite import invalidation
 from ccsite.sharedstate import SharedState, Until, shared_state
-from proxy import billing, credential_writer, metrics, routing_policies
+from proxy import credential_writer, metrics, routing_policies, routing_settings
 from proxy.auth import PassthroughPrincipal
 from proxy.outcomes import RequestOutcome
 from proxy.translate.errors import PERMISSION, RATE_LIMIT, UNAVAILABLE, ClientError, FailedResponse
@@ -134,7 +141,15 @@ def _load_credentials() -> list[RoutableCredential]:
 
 
 class CredentialPool:
-    """Every credential (enabled or not), cached per process for a few seconds."""
+    """Every credential (enabled or not), cached per process.
+
+    A signalled change (this process, or another through the shared mark or
+    ccsite/invalidation.py) makes the next request load the rows before it routes, so the
+    change applies at once. A snapshot that is merely older than
+    CCSITE_CREDENTIAL_CACHE_SECONDS (billing snapshots, what routing itself persisted) keeps
+    serving while a background task re-reads it: no request waits for the database for that.
+    CCSITE_CREDENTIAL_CACHE_SECONDS = 0 reads on every request (tests that change rows freely).
+    """
 
     def __init__(self) -> None:
         self._credentials: list[RoutableCredential] = []
@@ -143,6 +158,9 @@ class CredentialPool:
         self._disabling: set[int] = set()
         self._checked_at = float("-inf")
         self._change_token = ""
+        # Bumped by every change signal: a load that began before one must not win over it.
+        self._generation = 0
+        self._refreshing: asyncio.Task[None] | None = None
 
     async def all(self) -> list[RoutableCredential]:
         now = time.monotonic()
@@ -154,12 +172,31 @@ class CredentialPool:
             if token != self._change_token:
                 self._change_token = token
                 self._loaded_at = float("-inf")
-        if now - self._loaded_at > settings.CCSITE_CREDENTIAL_CACHE_SECONDS:
-            loaded = await sync_to_async(_load_credentials)()
+                self._generation += 1
+        ttl = settings.CCSITE_CREDENTIAL_CACHE_SECONDS
+        if self._loaded_at == float("-inf") or ttl <= 0:
+            await self._load()
+        elif now - self._loaded_at > ttl and not self._refresh_running():
+            self._refreshing = _in_background(self._refresh())
+        return self._credentials
+
+    def _refresh_running(self) -> bool:
+        task = self._refreshing
+        return task is not None and not task.done() and task.get_loop() is asyncio.get_running_loop()
+
+    async def _load(self) -> None:
+        generation = self._generation
+        loaded = await sync_to_async(_load_credentials)()
+        if generation == self._generation:
             self._disabling &= {entry.id for entry in loaded if entry.enabled}
             self._credentials = [self._overridden(entry) for entry in loaded]
             self._loaded_at = time.monotonic()
-        return self._credentials
+
+    async def _refresh(self) -> None:
+        try:
+            await self._load()
+        except Exception:  # keep serving the last snapshot; the next request tries again
+            logger.warning("could not re-read the upstream credentials; keeping the last ones", exc_info=True)
 
     def _overridden(self, entry: RoutableCredential) -> RoutableCredential:
         return replace(entry, enabled=False) if entry.id in self._disabling else entry
@@ -172,6 +209,7 @@ class CredentialPool:
     def invalidate(self) -> None:
         self._loaded_at = float("-inf")
         self._checked_at = float("-inf")
+        self._generation += 1
 
 
 pool = CredentialPool()
@@ -236,10 +274,11 @@ def _start_renewer(state: SharedState) -> None:
 _background: set[asyncio.Task[None]] = set()
 
 
-def _in_background(coroutine: object) -> None:
+def _in_background(coroutine: object) -> asyncio.Task[None]:
     task = asyncio.get_running_loop().create_task(coroutine)  # type: ignore[arg-type]
     _background.add(task)
     task.add_done_callback(_background.discard)
+    return task
 
 
 @dataclass(slots=True)
@@ -248,6 +287,9 @@ class _Screened:
 
     ready: list[RoutableCredential] = field(default_factory=list)
     half_open: set[int] = field(default_factory=set)
+    # Cooling after a transient failure only (a plain 429, 5xx, timeout, network error): the
+    # last resort when no ready key has a slot, soonest-cooled-off first.
+    soft_cooling: list[RoutableCredential] = field(default_factory=list)
     configured: int = 0
     enabled: int = 0
     allowed: int = 0
@@ -266,21 +308,27 @@ async def _screen(
     ]
     values = await state.get_many_until(names)
     now = time.time()
+    soft: list[tuple[float, RoutableCredential]] = []
     for index, entry in enumerate(allowed):
         cool, model_block, probe = values[3 * index : 3 * index + 3]
         if model_block is not None:
             continue
         screened.allowed += 1
         blocked_until = cool.until if cool is not None else None
-        if entry.out_of_credit(now):
+        out_of_credit = entry.out_of_credit(now)
+        if out_of_credit:
             blocked_until = max(blocked_until or 0.0, entry.period_end or now + QUOTA_FALLBACK_SECONDS)
         if blocked_until is not None:
             if screened.cooling_until is None or blocked_until < screened.cooling_until:
                 screened.cooling_until = blocked_until
+            # A transient cooldown carries a probe; hard ones (window, credits, 401) clear it.
+            if probe is not None and not out_of_credit:
+                soft.append((blocked_until, entry))
             continue
         if probe is not None:
             screened.half_open.add(entry.id)
         screened.ready.append(entry)
+    screened.soft_cooling = [entry for _, entry in sorted(soft, key=lambda pair: pair[0])]
     return screened
 
 
@@ -335,6 +383,8 @@ class RoutingChooser:
         self._slot: tuple[str, str] | None = None
         self._slot_label = ""  # the credential whose slot is held (the in-flight gauge)
         self._half_open: set[int] = set()
+        # Keys used although cooling (no other key could serve): a success ends the cooldown.
+        self._last_resort: set[int] = set()
         self._entries: dict[int, RoutableCredential] = {}
         self.current: RoutableCredential | None = None
         self.last_error: ClientError | None = None
@@ -347,22 +397,33 @@ class RoutingChooser:
         screened = await _screen(self.state, entries, self.model, exclude)
         ordered = await self._order(screened.ready)
         busy = False
+        in_trial: list[RoutableCredential] = []
         for entry in ordered:
             if entry.id in screened.half_open and not await self.state.claim(_trial(entry.id), TRIAL_SECONDS):
-                continue  # another request is making this key's trial
+                in_trial.append(entry)  # another request is making this key's trial
+                continue
             if await self._take_slot(entry):
                 if entry.id in screened.half_open:
                     self._half_open.add(entry.id)
                 self._use(entry)
                 return entry
             busy = True
-        self.last_error = _no_eligible_error(screened, self.model, busy or bool(ordered))
+        # No ready key could take the request. A key that only failed transiently is tried
+        # anyway rather than refusing: with a single key, one 5xx must not turn the next
+        # minutes into 429s while the upstream may be healthy. Hard states never get here.
+        for entry in in_trial + screened.soft_cooling:
+            if await self._take_slot(entry):
+                self._last_resort.add(entry.id)
+                self._use(entry)
+                return entry
+            busy = True
+        self.last_error = _no_eligible_error(screened, self.model, busy)
         return None
 
     async def _order(self, ready: list[RoutableCredential]) -> list[RoutableCredential]:
         if not ready:
             return []
-        policy = settings.CCSITE_ROUTING_POLICY
+        policy = routing_settings.policy()  # the admin's override, else the setting
         needs_flight = routing_policies.effective_policy(policy, [_candidate(e, 0) for e in ready])
         in_flight = [0] * len(ready)
         if needs_flight == "least_in_flight":
@@ -424,6 +485,7 @@ class RoutingChooser:
         if failure is not None and failure.retryable and failed.id in self._entries:
             # No other key: retry this one (the client bounds retries and backs off).
             if self._slot is None and await self._take_slot(self._entries[failed.id]):
+                self._last_resort.add(failed.id)  # a success ends the cooldown just set
                 return failed
         return None
 
@@ -441,10 +503,17 @@ class RoutingChooser:
 
     async def _succeeded(self, credential: Credential, now: float) -> None:
         credential_writer.note(credential.id, last_used_at=datetime.fromtimestamp(now, UTC))
-        if credential.id in self._half_open:
+        if credential.id in self._half_open or credential.id in self._last_resort:
+            # The trial (or a last-resort use) succeeded: the key is healthy again. Its
+            # cooldown goes only while still transient (a probe): never a hard one another
+            # request set meanwhile (usage window, credits, 401).
+            transient = await self.state.get_until(_probe(credential.id)) is not None
+            if transient:
+                await self.state.clear(_cool(credential.id))
             for name in (_probe(credential.id), _trial(credential.id), f"route:fails:{credential.id}"):
                 await self.state.clear(name)
-            credential_writer.note(credential.id, cooldown_until=None, cooldown_reason="")
+            if transient or credential.id in self._half_open:
+                credential_writer.note(credential.id, cooldown_until=None, cooldown_reason="")
         if self.session:
             ttl = settings.CCSITE_ROUTING_AFFINITY_SECONDS
             await self.state.set_until(_affinity(self.session), now + ttl, str(credential.id))
@@ -470,6 +539,7 @@ class RoutingChooser:
                 f"refused by Command Code ({failure.status or 401}) at {datetime.now(UTC):%Y-%m-%d %H:%M}Z"
             )
             pool.mark_disabled(credential.id)
+            await self._forget_transient(credential.id)
             # Other processes skip it at once, before they reload the disabled row.
             await state.set_until(_cool(credential.id), now + 86400, reason)
             credential_writer.note(credential.id, enabled=False, disabled_reason=reason)
@@ -495,8 +565,15 @@ class RoutingChooser:
             await state.set_until(_probe(credential.id), until + PROBE_SECONDS, reason)
         else:
             return None, ""  # the request's fault, not the key's
+        if kind in (FailureKind.WINDOW, FailureKind.QUOTA):
+            await self._forget_transient(credential.id)  # a hard cooldown: no last resort
         await state.set_until(_cool(credential.id), float(until), reason)
         return float(until), reason
+
+    async def _forget_transient(self, credential_id: int) -> None:
+        """The probe marks a cooldown as transient (tried as a last resort); hard ones drop it."""
+        await self.state.clear(_probe(credential_id))
+        await self.state.clear(f"route:fails:{credential_id}")
 
 
 class PassthroughChooser:
@@ -532,7 +609,6 @@ async def open_upstream(
     principal: KeyPrincipal | None, request: UpstreamRequest, outcome: RequestOutcome | None = None
 ) -> UpstreamStream:
     """Open the upstream stream for a translated request, or raise an error the views render."""
-    billing.schedule_refresh()
     if isinstance(principal, PassthroughPrincipal):
         return await open_stream(request, chooser=PassthroughChooser(principal, outcome))
     chooser = RoutingChooser(request.model, request.session_hint or "", outcome)

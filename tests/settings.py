@@ -38,7 +38,10 @@ else:
     TEST_DB_NAME = f"test_{DATABASES['default']['NAME']}"  # noqa: F405
 DATABASES["default"]["TEST"] = {"NAME": TEST_DB_NAME}  # noqa: F405
 if os.environ.get("CCSITE_USE_TEST_DB") == "1":
-    DATABASES["default"]["NAME"] = TEST_DB_NAME  # noqa: F405
+    # Under pytest-xdist each worker's database carries its suffix (pytest-django adds
+    # "_gw0", ...); a gateway started by a worker inherits PYTEST_XDIST_WORKER.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    DATABASES["default"]["NAME"] = f"{TEST_DB_NAME}_{worker}" if worker else TEST_DB_NAME  # noqa: F405
 elif DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":  # noqa: F405
     # The test run's own sessions (their TRUNCATE between live tests) wait longer than a live
     # gateway's before PostgreSQL looks for a deadlock, so when the two meet the gateway's log

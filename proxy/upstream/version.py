@@ -32,8 +32,11 @@ _cache = _VersionCache()
 
 
 def registry_client() -> httpx.AsyncClient:
-    """A short-lived client for the once-a-day registry check (tests replace it)."""
-    return httpx.AsyncClient(timeout=10.0, trust_env=True)
+    """A short-lived client for the once-a-day registry check (tests replace it); through the
+    one outbound proxy rule (proxy/upstream/outbound.py)."""
+    from proxy.upstream.outbound import outbound_client_options
+
+    return httpx.AsyncClient(**outbound_client_options(settings.CC_NPM_REGISTRY_URL, timeout=10.0))
 
 
 def cli_version() -> str:

@@ -3,6 +3,7 @@ and ``manage.py credentials``."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import uuid
@@ -11,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import httpx
 import pytest
 from asgiref.sync import sync_to_async
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from accounts.models import UpstreamCredential
 from ccsite.sharedstate import MemoryState, reset_shared_state
@@ -148,3 +149,44 @@ def test_credentials_command_lists_enables_and_disables(db, capsys):
     assert "two" in table and "disabled" not in table
     with pytest.raises(Exception, match="no credential labelled 'nope'"):
         call_command("credentials", "enable", "nope")
+
+
+async def test_the_scheduled_refresh_runs_once_per_period_across_processes(sim, settings):
+    """Two schedulers sharing one state (two gateway processes sharing Redis): one refresh per
+    period between them, so the webhook and the upstream see one, not one per process."""
+    settings.CCSITE_BILLING_REFRESH_SECONDS = 0.4
+    await key_with(sim, "scheduled", credits=80, period_days=10)
+    async with httpx.AsyncClient(timeout=10) as client:
+        await client.delete(f"{sim.url}/_sim/requests")
+        schedulers = [asyncio.create_task(billing._refresh_forever()) for _ in range(2)]
+        await asyncio.sleep(1.0)  # periods start at 0, 0.4 and 0.8 s
+        for task in schedulers:
+            task.cancel()
+        await asyncio.gather(*schedulers, return_exceptions=True)
+        records = (await client.get(f"{sim.url}/_sim/requests", params={"path": "/alpha/whoami"})).json()
+    assert 2 <= len(records["requests"]) <= 3
+    saved = await UpstreamCredential.objects.aget(label="scheduled")
+    assert saved.billing["credits_remaining"] == 80.0
+
+
+async def test_the_scheduled_refresh_is_off_at_zero(sim, settings):
+    settings.CCSITE_BILLING_REFRESH_SECONDS = 0
+    await asyncio.wait_for(billing._refresh_forever(), timeout=1)  # returns at once
+
+
+def test_credentials_command_shows_and_sets_the_routing_policy(db, capsys, settings):
+    from proxy import routing_settings
+
+    settings.CCSITE_ROUTING_POLICY = "round_robin"
+    try:
+        call_command("credentials", "policy")
+        assert "routing policy: round_robin (the server setting" in capsys.readouterr().out
+        call_command("credentials", "policy", "daily_burn")
+        assert "routing policy: daily_burn (set by an operator)" in capsys.readouterr().out
+        assert routing_settings.policy() == "daily_burn"  # this process at once (bump)
+        call_command("credentials", "policy", "default")
+        assert "routing policy: round_robin (the server setting" in capsys.readouterr().out
+        with pytest.raises(CommandError):
+            call_command("credentials", "policy", "fastest")
+    finally:
+        routing_settings.forget()

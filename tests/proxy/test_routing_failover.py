@@ -4,6 +4,7 @@ before the first byte, key state afterwards, max_concurrent, session affinity, a
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import httpx
@@ -267,3 +268,169 @@ async def test_disabling_in_the_admin_takes_effect_on_the_next_request(keys, set
     second = outcome()
     await text_of(await routing.open_upstream(None, request_for(), second))
     assert second.credential_id == keys.id("b")
+
+
+# A transient cooldown lowers a key's priority; it never refuses the only key that could serve.
+
+
+async def test_a_single_key_is_still_tried_after_a_transient_failure(keys, state, settings):
+    settings.CC_MAX_RETRIES = 0  # the client itself gives up at once: only routing decides
+    a = await keys.add("a")
+    keys.behave("a", fail_first=1, fail_with="http-500")
+    with pytest.raises(UpstreamError) as failed:
+        await text_of(await routing.open_upstream(None, request_for(), outcome()))
+    assert failed.value.failure.status == 500  # the upstream's own failure, not a gateway 429
+    cool = await state.get_until(f"route:cool:{a.pk}")
+    assert cool is not None and "failure 1 in a row" in cool.reason
+    # Cooling, but the only key: tried at once, and its success ends the cooldown.
+    result = outcome()
+    assert await text_of(await routing.open_upstream(None, request_for(), result)) == expected_text()
+    assert result.credential_id == a.pk
+    assert len(keys.calls("a")) == 2
+    assert await state.get_until(f"route:cool:{a.pk}") is None
+    assert await state.get_until(f"route:probe:{a.pk}") is None
+    saved = await row(a.pk)
+    assert saved.cooldown_until is None and saved.cooldown_reason == ""
+
+
+async def test_a_single_key_retried_by_the_client_is_healthy_afterwards(keys, state):
+    a = await keys.add("a")  # CC_MAX_RETRIES = 2: the same key is retried after a 5xx
+    keys.behave("a", fail_first=1, fail_with="http-500")
+    first = outcome()
+    assert await text_of(await routing.open_upstream(None, request_for(), first)) == expected_text()
+    assert len(keys.calls("a")) == 2 and first.failovers == 0
+    assert await state.get_until(f"route:cool:{a.pk}") is None  # the retry's success ended it
+    second = outcome()
+    assert await text_of(await routing.open_upstream(None, request_for(), second)) == expected_text()
+    assert second.credential_id == a.pk
+
+
+@pytest.mark.parametrize(
+    ("scenario", "status", "code"),
+    [
+        ("http-429", 429, "upstream_credentials_cooling"),  # usage window: until its reset
+        ("http-402", 403, "model_not_allowed_on_any_credential"),  # plan gating for this model
+        ("http-401", 503, "upstream_credentials_disabled"),  # refused: disabled
+    ],
+)
+async def test_a_single_key_in_a_hard_state_is_refused_without_an_upstream_call(
+    keys, state, scenario, status, code
+):
+    await keys.add("a")
+    keys.behave("a", scenario=scenario)
+    with pytest.raises(UpstreamError):
+        await text_of(await routing.open_upstream(None, request_for(), outcome()))
+    with pytest.raises(FailedResponse) as refused:
+        await routing.open_upstream(None, request_for(), outcome())
+    assert (refused.value.error.error_class.openai_status, refused.value.error.code) == (status, code)
+    if status == 429:
+        assert refused.value.error.retry_after and refused.value.error.retry_after >= 1
+    assert len(keys.calls("a")) == 1
+
+
+async def test_a_single_key_out_of_credit_is_refused_until_renewal(keys, state):
+    a = await keys.add("a")
+    a.billing = {"credits_remaining": 0, "period_end": time.time() + 3600}
+    await a.asave()
+    with pytest.raises(FailedResponse) as refused:
+        await routing.open_upstream(None, request_for(), outcome())
+    assert refused.value.error.code == "upstream_credentials_cooling"
+    assert 3500 < refused.value.error.retry_after <= 3600
+    assert keys.calls("a") == []
+
+
+async def test_with_two_keys_a_transiently_cooling_key_waits_while_the_other_serves(keys, state, settings):
+    settings.CC_MAX_RETRIES = 0
+    a = await keys.add("a")
+    b = await keys.add("b", max_concurrent=1)
+    keys.behave("a", fail_first=1, fail_with="http-500")
+    first = outcome()
+    await text_of(await routing.open_upstream(None, request_for(), first))  # a fails -> b
+    assert (first.credential_id, first.failovers) == (b.pk, 1)
+    for _ in range(3):  # a is cooling and b is free: b serves, a is left alone
+        result = outcome()
+        await text_of(await routing.open_upstream(None, request_for(), result))
+        assert result.credential_id == b.pk
+    assert len(keys.calls("a")) == 1
+    # b at its cap: rather than refusing, the cooling a is the last resort, and it recovers.
+    keys.behave("b", scenario="paced deltas=40 delay_ms=50")
+    holding = await routing.open_upstream(None, request_for(), outcome())
+    last_resort = outcome()
+    assert await text_of(await routing.open_upstream(None, request_for(), last_resort)) == expected_text()
+    assert last_resort.credential_id == a.pk
+    await holding.aclose()
+    assert await state.get_until(f"route:cool:{a.pk}") is None
+    # With a hard state on a instead, b at its cap means a clear 429, not a call to a.
+    keys.behave("a", scenario="http-429")
+    keys.behave("b", scenario="text")
+    await state.set_until(f"route:cool:{b.pk}", time.time() + 60, "usage window exhausted")
+    with pytest.raises(UpstreamError):
+        await text_of(await routing.open_upstream(None, request_for(), outcome()))
+    calls = len(keys.calls("a"))
+    with pytest.raises(FailedResponse) as refused:
+        await routing.open_upstream(None, request_for(), outcome())
+    assert refused.value.error.code == "upstream_credentials_cooling"
+    assert len(keys.calls("a")) == calls
+
+
+@pytest.mark.live
+def test_through_the_gateway_one_5xx_never_makes_the_only_key_answer_429(live):
+    # Three failures outlast the gateway's own retries (CC_MAX_RETRIES = 2): the client sees
+    # the upstream's failure once, then the very next request is served by the same key.
+    live.set_upstream_behaviour(fail_first=3, fail_with="http-500")
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
+    headers = {"Authorization": f"Bearer {live.key}"}
+    statuses = []
+    for _ in range(3):
+        response = httpx.post(f"{live.url}/v1/chat/completions", json=body, headers=headers, timeout=30)
+        statuses.append(response.status_code)
+        if response.status_code == 200:
+            assert response.json()["choices"][0]["message"]["content"] == expected_text()
+    assert statuses[0] >= 500 and statuses[1:] == [200, 200]
+    assert len(live.sim_requests()) == 5
+
+
+async def test_an_admin_edit_of_allowed_models_and_cap_applies_on_the_next_request(
+    keys, settings, admin_client
+):
+    settings.CCSITE_CREDENTIAL_CACHE_SECONDS = 60  # only the change itself may refresh the pool
+    a = await keys.add("a")
+    b = await keys.add("b")
+    first = outcome()
+    await text_of(await routing.open_upstream(None, request_for(), first))
+    assert first.credential_id == a.pk
+    change = f"/admin/accounts/upstreamcredential/{a.pk}/change/"
+    page = (await sync_to_async(admin_client.get)(change)).content.decode()
+    assert 'name="cooldown_until"' not in page  # routing writes it; "Enable" clears it
+    form = {"label": a.label, "enabled": "on", "weight": "1", "allowed_models": ["stepfun/Step-3.5-Flash"]}
+    response = await sync_to_async(admin_client.post)(change, {**form, "max_concurrent": ""})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    second = outcome()
+    await text_of(await routing.open_upstream(None, request_for(), second))
+    assert second.credential_id == b.pk  # a no longer serves this model
+    # b's cap set to 1 in the admin: a second request at once is refused while one streams.
+    b_change = f"/admin/accounts/upstreamcredential/{b.pk}/change/"
+    b_form = {"label": b.label, "enabled": "on", "weight": "1", "max_concurrent": "1"}
+    assert (await sync_to_async(admin_client.post)(b_change, b_form)).status_code == 302
+    keys.behave("b", scenario="paced deltas=40 delay_ms=50")
+    holding = await routing.open_upstream(None, request_for(), outcome())
+    with pytest.raises(FailedResponse) as refused:
+        await routing.open_upstream(None, request_for(), outcome())
+    assert refused.value.error.code == "upstream_credentials_busy"
+    await holding.aclose()
+
+
+async def test_failovers_are_bounded_and_resend_the_same_body(keys, settings):
+    settings.CCSITE_ROUTING_MAX_FAILOVERS = 1
+    settings.CC_MAX_RETRIES = 0
+    for label in ("a", "b", "c"):
+        await keys.add(label)
+        keys.behave(label, scenario="http-500")
+    result = outcome()
+    with pytest.raises(UpstreamError) as failed:
+        await text_of(await routing.open_upstream(None, request_for("same words"), result))
+    assert failed.value.failure.status == 500
+    assert (len(keys.calls("a")), len(keys.calls("b")), len(keys.calls("c"))) == (1, 1, 0)
+    assert result.failovers == 1
+    sent = [keys.calls(label)[0]["body"] for label in ("a", "b")]
+    assert "same words" in str(sent[0]) and sent[0] == sent[1]

@@ -131,3 +131,38 @@ def first_key_secret(credential) -> str:
     from accounts.crypto import decrypt_secret
 
     return decrypt_secret(credential.secret_encrypted)
+
+
+async def test_an_edit_of_allowed_models_reaches_the_other_process_within_a_second(
+    gateways, simulator, fresh_redis
+):
+    secret = f"user_procs_{uuid.uuid4().hex[:12]}"
+    first_key = await sync_to_async(make_credential)(label="a-edit", api_key=secret)
+    await sync_to_async(make_credential)(label="b-edit", api_key=f"user_procs_{uuid.uuid4().hex[:12]}")
+    _, key = await sync_to_async(make_client_key)()
+    headers = {"Authorization": f"Bearer {key}"}
+    from proxy.upstream.simulator.recorder import key_fingerprint
+
+    async with httpx.AsyncClient(timeout=30) as client:
+
+        async def used_first_key() -> tuple[bool, float]:
+            before = len((await client.get(f"{simulator.url}/_sim/requests")).json()["requests"])
+            response = await client.post(
+                gateways[1].url + "/v1/chat/completions", json=body(stream=False), headers=headers
+            )
+            answered_at = time.monotonic()
+            assert response.status_code == 200
+            records = (await client.get(f"{simulator.url}/_sim/requests")).json()["requests"][before:]
+            prints = [r["key_fingerprint"] for r in records if r["path"] == "/alpha/generate"]
+            return key_fingerprint(secret) in prints, answered_at
+
+        assert (await used_first_key())[0]  # drain_first: a-edit, loaded (60 s cache)
+        first_key.allowed_models = ["stepfun/Step-3.5-Flash"]
+        await sync_to_async(first_key.save)()  # what the admin's change form does
+        changed_at = time.monotonic()
+        while True:
+            used, answered_at = await used_first_key()
+            if not used:
+                break
+            assert answered_at - changed_at < 1.0, "the other process still sends the model to a-edit"
+    assert answered_at - changed_at < 1.0

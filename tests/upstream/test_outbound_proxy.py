@@ -1,11 +1,12 @@
-"""Outbound HTTP(S) proxies: the upstream client and billing calls go through HTTPS_PROXY /
-HTTP_PROXY / CC_UPSTREAM_PROXY (CONNECT for TLS) and bypass it for NO_PROXY hosts."""
+"""Outbound HTTP(S) proxies: the upstream client, billing and catalog calls go through HTTPS_PROXY /
+HTTP_PROXY / CC_UPSTREAM_PROXY (CONNECT for TLS) and bypass it for NO_PROXY hosts (the webhook too)."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime
 import ssl
+import threading
 import uuid
 
 import pytest
@@ -184,3 +185,48 @@ async def test_a_proxy_that_refuses_connect_is_a_connection_error(tls_origin):
                 await pool.request("GET", "/", {}, b"")
         finally:
             await pool.aclose()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_billing_and_catalog_calls_go_through_the_proxy_and_the_webhook_follows_no_proxy(
+    simulator, clean_env, settings
+):
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from asgiref.sync import sync_to_async
+
+    from catalog.refresh import fetch_live_list
+    from proxy import billing
+    from tests.factories import make_credential
+
+    received: list[bytes] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            return None
+
+    hook = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    settings.CC_UPSTREAM_BASE_URL = simulator.url  # http://127.0.0.1:port: through the proxy
+    settings.CCSITE_LOW_BALANCE_WEBHOOK_URL = f"http://localhost:{hook.server_port}/hook"
+    settings.CCSITE_LOW_BALANCE_THRESHOLD = 1000.0  # any balance is low: the hook fires
+    clean_env.setenv("NO_PROXY", "localhost")  # the webhook's receiver is internal
+    try:
+        with LoopbackProxy() as proxy:
+            settings.CC_UPSTREAM_PROXY = proxy.url
+            await sync_to_async(make_credential)(label="px", api_key=f"user_px_{uuid.uuid4().hex[:12]}")
+            assert await billing.refresh_billing() == {"px": ""}
+            assert await sync_to_async(fetch_live_list)()
+            seen = list(proxy.seen)
+    finally:
+        hook.shutdown()
+        hook.server_close()
+    for path in ("/alpha/whoami", "/alpha/billing/credits", "/provider/v1/models"):
+        assert f"GET {simulator.url}{path}" in seen
+    assert len(received) == 1  # delivered directly
+    assert not any("/hook" in line for line in seen)

@@ -5,6 +5,7 @@ refresh billing.
     manage.py credentials enable LABEL...
     manage.py credentials disable LABEL...
     manage.py credentials refresh [LABEL...]
+    manage.py credentials policy [NAME|default]   # show or set the admin's routing policy
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ from django.core.management.base import CommandError, CommandParser
 from accounts.management.base import OneLineCommand
 from accounts.models import UpstreamCredential
 from accounts.services import credential_set_enabled
+from proxy import routing_settings
 from proxy.credential_report import credential_report_sync
+from proxy.models import RoutingSettings
+from proxy.routing_policies import POLICIES
+
+POLICY_NAMES = ("auto", *POLICIES)
 
 COLUMNS = (
     "label",
@@ -43,6 +49,8 @@ class Command(OneLineCommand):
             action.add_argument("labels", nargs="+", metavar="LABEL")
         refresh = sub.add_parser("refresh", help="read billing and usage from Command Code now")
         refresh.add_argument("labels", nargs="*", metavar="LABEL")
+        policy = sub.add_parser("policy", help="show or set the routing policy (the admin's override)")
+        policy.add_argument("name", nargs="?", choices=[*POLICY_NAMES, "default"])
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -53,8 +61,21 @@ class Command(OneLineCommand):
             credential_set_enabled(credentials=credentials, enabled=action == "enable")
             for credential in credentials:
                 self.stdout.write(f"{action}d {credential.label}")
+        elif action == "policy":
+            self._policy(options["name"])
         else:
             self._refresh(options["labels"])
+
+    def _policy(self, name: str | None) -> None:
+        row = RoutingSettings.load()
+        if name is not None:
+            row.policy = "" if name == "default" else name
+            row.save()
+            routing_settings.changed()  # every gateway process within a second
+        else:
+            routing_settings.reload()  # this process never served: read the row itself
+        source = "set by an operator" if row.policy else "the server setting CCSITE_ROUTING_POLICY"
+        self.stdout.write(f"routing policy: {routing_settings.policy()} ({source})")
 
     def _by_label(self, labels: list[str]) -> list[UpstreamCredential]:
         found = {c.label: c for c in UpstreamCredential.objects.filter(label__in=labels)}
