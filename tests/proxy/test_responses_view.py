@@ -66,7 +66,7 @@ async def test_an_unknown_previous_response_has_its_own_code(async_client, auth)
 async def test_a_servable_request_without_credentials_is_recorded_as_responses(async_client, auth, recorded):
     body = json.dumps({"model": "deepseek-v4-flash", "input": "hi"})
     response = await async_client.post(RESPONSES, body, content_type="application/json", headers=auth)
-    assert response.status_code == 502 and response.json()["error"]["code"] == "no_upstream_credential"
+    assert response.status_code == 503 and response.json()["error"]["code"] == "no_upstream_credential"
     assert [(o.surface, o.status, o.upstream_model) for o in recorded] == [
         ("responses", "error", "deepseek/deepseek-v4-flash")
     ]
