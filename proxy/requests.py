@@ -49,14 +49,18 @@ async def parse_and_translate(
     on_refusal: Callable[[dict[str, Any], InvalidRequest], None],
 ) -> T:
     """``translate(body)`` of the JSON body; raises InvalidRequest, after ``on_refusal(body,
-    exc)`` when the body parsed but could not be translated.
+    exc)`` (``body`` is ``{}`` when it was too large or not a JSON object).
 
     Parsing and translating are linear in the body, but a legal body can be tens of
     megabytes: above CCSITE_OFFLOAD_BODY_BYTES the work runs in a worker thread, where the
     interpreter's switch interval (5 ms) keeps handing the event loop its turns, so other
     clients' streams are not held up while it runs.
     """
-    raw = _raw_body(request)
+    try:
+        raw = _raw_body(request)
+    except InvalidRequest as exc:  # too large: refused before anything was read
+        on_refusal({}, exc)
+        raise
     if len(raw) <= settings.CCSITE_OFFLOAD_BODY_BYTES:
         body, result = _parse_and_translate(raw, translate)
     else:
@@ -70,7 +74,10 @@ async def parse_and_translate(
 def _parse_and_translate(
     raw: bytes, translate: Callable[[dict[str, Any]], T]
 ) -> tuple[dict[str, Any], T | InvalidRequest]:
-    body = _loads_object(raw)
+    try:
+        body = _loads_object(raw)
+    except InvalidRequest as exc:  # not JSON, or not an object: still one logged refusal
+        return {}, exc
     try:
         return body, translate(body)
     except InvalidRequest as exc:
