@@ -17,8 +17,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from accounts.models import ClientKey, UpstreamCredential, User
+from usage.histogram import fine_bucket
 from usage.models import RequestLog
-from usage.recorder import insert_rows, latency_bucket
+from usage.recorder import insert_rows
 from usage.selectors import ReportFilter, default_range, usage_report
 
 MODELS = [f"vendor/model-{n}" for n in range(12)]
@@ -93,8 +94,8 @@ class Command(BaseCommand):
                     http_status=200,
                     first_token_ms=ttft,
                     duration_ms=duration,
-                    ttft_bucket=None if ttft is None else latency_bucket(ttft),
-                    duration_bucket=latency_bucket(duration),
+                    ttft_bucket=None if ttft is None else fine_bucket(ttft),
+                    duration_bucket=fine_bucket(duration),
                     input_tokens=uncached + cache_read + cache_write,
                     uncached_input_tokens=uncached,
                     cache_read_tokens=cache_read,
