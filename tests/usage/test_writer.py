@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from django.conf import settings
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, connections
 from django.db.models import Count, Sum
 
 from accounts.keycache import KeyPrincipal
@@ -114,21 +114,30 @@ def test_a_burst_of_1000_concurrent_requests_leaves_exactly_1000_rows(live):
     assert_roll_up_equals_the_rows()
 
 
+def hold_the_request_log(seconds: float, locked: threading.Event, released: threading.Event) -> None:
+    """Another connection locks the request log against writes for ``seconds``: SQLite's
+    whole-database exclusive lock, or a PostgreSQL table lock."""
+    if connection.vendor == "sqlite":
+        other = sqlite3.connect(settings.DATABASES["default"]["NAME"], timeout=5, check_same_thread=False)
+        other.execute("BEGIN EXCLUSIVE")
+    else:
+        other = connections.create_connection("default")
+        other.set_autocommit(False)
+        other.cursor().execute("LOCK TABLE usage_requestlog IN ACCESS EXCLUSIVE MODE")
+    locked.set()
+    time.sleep(seconds)
+    other.rollback()
+    other.close()
+    released.set()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_rows_wait_while_the_database_is_locked(writer):
     for n in range(300):
         writer.record(outcome(n))
-    lock = sqlite3.connect(settings.DATABASES["default"]["NAME"], timeout=5, check_same_thread=False)
-    lock.execute("BEGIN EXCLUSIVE")
-    released = threading.Event()
-
-    def release_after_three_seconds() -> None:
-        time.sleep(3)
-        lock.rollback()
-        lock.close()
-        released.set()
-
-    threading.Thread(target=release_after_three_seconds).start()
+    locked, released = threading.Event(), threading.Event()
+    threading.Thread(target=hold_the_request_log, args=(3, locked, released)).start()
+    assert locked.wait(10)
     started = time.monotonic()
     while not writer.flush():  # the writer thread's loop: retry until the database answers
         time.sleep(0.2)
