@@ -108,7 +108,28 @@ TTFT_COLUMNS = tuple(f"ttft_{index:02d}" for index in range(histogram.BUCKETS))
 DURATION_COLUMNS = tuple(f"duration_{index:02d}" for index in range(histogram.BUCKETS))
 
 
-class UsageHour(models.Model):
+class _UsageSums(models.Model):
+    """What a roll-up row sums (the histogram columns are added to each concrete model below)."""
+
+    requests = models.IntegerField(default=0)
+    estimated = models.IntegerField(default=0, help_text="Requests whose tokens were estimated.")
+    priced = models.IntegerField(default=0, help_text="Requests with a cost estimate.")
+    input_tokens = models.BigIntegerField(default=0)
+    uncached_input_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    reasoning_tokens = models.BigIntegerField(default=0)
+    cost_usd_e8 = models.BigIntegerField(default=0, help_text="Cost in units of 1e-8 USD (exact sums).")
+    failovers = models.IntegerField(default=0)
+    duration_ms_sum = models.FloatField(default=0)
+    ttft_ms_sum = models.FloatField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class UsageHour(_UsageSums):
     """The request log summed per hour and per everything a report filters or groups on, with
     a fixed latency histogram for TTFT and duration (one count column per coarse bucket of
     usage/histogram.py, added below: ``ttft_00`` to ``ttft_80``, ``duration_00`` to ``duration_80``).
@@ -128,19 +149,6 @@ class UsageHour(models.Model):
     outcome = models.CharField(max_length=16)
     error_code = models.CharField(max_length=64)
     http_status = models.IntegerField()
-    requests = models.IntegerField(default=0)
-    estimated = models.IntegerField(default=0, help_text="Requests whose tokens were estimated.")
-    priced = models.IntegerField(default=0, help_text="Requests with a cost estimate.")
-    input_tokens = models.BigIntegerField(default=0)
-    uncached_input_tokens = models.BigIntegerField(default=0)
-    cache_read_tokens = models.BigIntegerField(default=0)
-    cache_write_tokens = models.BigIntegerField(default=0)
-    output_tokens = models.BigIntegerField(default=0)
-    reasoning_tokens = models.BigIntegerField(default=0)
-    cost_usd_e8 = models.BigIntegerField(default=0, help_text="Cost in units of 1e-8 USD (exact sums).")
-    failovers = models.IntegerField(default=0)
-    duration_ms_sum = models.FloatField(default=0)
-    ttft_ms_sum = models.FloatField(default=0)
 
     class Meta:
         constraints = [
@@ -170,6 +178,27 @@ class UsageHour(models.Model):
         return f"hour {self.hour} {self.model} {self.outcome} x{self.requests}"
 
 
-# After the grain and the sums, so they lead each stored row.
-for _name in (*TTFT_COLUMNS, *DURATION_COLUMNS):
-    UsageHour.add_to_class(_name, models.IntegerField(default=0))
+class UsageHourSummary(_UsageSums):
+    """The same sums per hour and kind of outcome only, for the unfiltered report: a few rows
+    an hour however many users, keys, models and credentials there are. Kept, rebuilt and
+    pruned together with ``UsageHour``."""
+
+    hour = models.IntegerField(help_text="Hours since 1970-01-01 UTC.")
+    outcome = models.CharField(max_length=16)
+    error_code = models.CharField(max_length=64)
+    http_status = models.IntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "outcome", "error_code", "http_status"], name="usage_hour_summary_grain"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"hour {self.hour} {self.outcome} x{self.requests}"
+
+
+for _model in (UsageHour, UsageHourSummary):
+    for _name in (*TTFT_COLUMNS, *DURATION_COLUMNS):
+        _model.add_to_class(_name, models.IntegerField(default=0))

@@ -1,4 +1,6 @@
-"""The hourly roll-up (``UsageHour``): kept equal to the sums of the request log's rows.
+"""The hourly roll-ups, kept equal to the sums of the request log's rows: ``UsageHour`` per
+hour and everything a report filters or groups on, ``UsageHourSummary`` per hour and kind of
+outcome (the unfiltered report).
 
 - ``add(rows)``: the writer sums a batch in memory (one entry per hour and grain) and adds it
   with one ``INSERT ... ON CONFLICT (grain) DO UPDATE SET n = n + excluded.n`` per entry, in
@@ -20,7 +22,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from usage import histogram
-from usage.models import DURATION_COLUMNS, TTFT_COLUMNS, RequestLog, UsageHour
+from usage.models import DURATION_COLUMNS, TTFT_COLUMNS, RequestLog, UsageHour, UsageHourSummary
 
 GRAIN = (
     "hour",
@@ -33,6 +35,9 @@ GRAIN = (
     "error_code",
     "http_status",
 )
+SUMMARY_GRAIN = ("hour", "outcome", "error_code", "http_status")
+_SUMMARY_KEY = tuple(GRAIN.index(name) for name in SUMMARY_GRAIN)
+TABLES = ((UsageHour, GRAIN), (UsageHourSummary, SUMMARY_GRAIN))
 TOKEN_COLUMNS = (
     "input_tokens",
     "uncached_input_tokens",
@@ -126,37 +131,52 @@ def aggregate(rows: Iterable[dict[str, Any]]) -> dict[Key, list[Any]]:
 
 
 @cache
-def _upsert_sql(vendor: str) -> str:
+def _upsert_sql(table: str, grain: tuple[str, ...]) -> str:
     quote = connection.ops.quote_name
-    table = quote(UsageHour._meta.db_table)
-    columns = [*GRAIN, *MEASURES]
+    table = quote(table)
+    columns = [*grain, *MEASURES]
     additions = ", ".join(
         f"{quote(name)} = {table}.{quote(name)} + excluded.{quote(name)}" for name in MEASURES
     )
     return (
         f"INSERT INTO {table} ({', '.join(quote(name) for name in columns)}) "
         f"VALUES ({', '.join(['%s'] * len(columns))}) "
-        f"ON CONFLICT ({', '.join(quote(name) for name in GRAIN)}) DO UPDATE SET {additions}"
+        f"ON CONFLICT ({', '.join(quote(name) for name in grain)}) DO UPDATE SET {additions}"
     )
 
 
+def _summaries(entries: dict[Key, list[Any]]) -> dict[Key, list[Any]]:
+    """The entries summed per hour and kind of outcome only (UsageHourSummary's grain)."""
+    result: dict[Key, list[Any]] = {}
+    for key, entry in entries.items():
+        summary_key = tuple(key[index] for index in _SUMMARY_KEY)
+        into = result.get(summary_key)
+        if into is None:
+            result[summary_key] = list(entry)
+        else:
+            for index, value in enumerate(entry):
+                into[index] += value
+    return result
+
+
 def add(rows: Iterable[dict[str, Any]]) -> None:
-    """Add the rows' sums to the roll-up (call inside the transaction that inserts the rows)."""
+    """Add the rows' sums to both roll-ups (call inside the transaction that inserts the rows)."""
     entries = aggregate(rows)
     if not entries:
         return
-    params = [(*key, *entries[key]) for key in sorted(entries)]
     with connection.cursor() as cursor:
-        cursor.executemany(_upsert_sql(connection.vendor), params)
+        for (model, grain), table_entries in zip(TABLES, (entries, _summaries(entries)), strict=True):
+            params = [(*key, *table_entries[key]) for key in sorted(table_entries)]
+            cursor.executemany(_upsert_sql(model._meta.db_table, grain), params)
 
 
 def _lock_against_writers() -> None:
     """PostgreSQL: writers' upserts wait until a rebuild of their hours has committed (SQLite
     has one writer at a time anyway)."""
     if connection.vendor == "postgresql":
+        tables = ", ".join(connection.ops.quote_name(model._meta.db_table) for model, _ in TABLES)
         with connection.cursor() as cursor:
-            table = connection.ops.quote_name(UsageHour._meta.db_table)
-            cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+            cursor.execute(f"LOCK TABLE {tables} IN SHARE ROW EXCLUSIVE MODE")
 
 
 def rebuild_hours(since_hour: int, until_hour: int) -> int:
@@ -164,7 +184,8 @@ def rebuild_hours(since_hour: int, until_hour: int) -> int:
     number of rows summed."""
     with transaction.atomic():
         _lock_against_writers()
-        UsageHour.objects.filter(hour__gte=since_hour, hour__lt=until_hour).delete()
+        for model, _ in TABLES:
+            model.objects.filter(hour__gte=since_hour, hour__lt=until_hour).delete()
         rows = (
             RequestLog.objects.filter(hour__gte=since_hour, hour__lt=until_hour)
             .order_by()
@@ -207,12 +228,14 @@ def rebuild(since_hour: int | None = None, until_hour: int | None = None) -> int
 
 
 def delete_before(hour: int, batch_size: int = 5000) -> int:
-    """Delete the roll-up of every hour before ``hour``, in batches; returns the count."""
+    """Delete both roll-ups of every hour before ``hour``, in batches; returns the count."""
     deleted = 0
-    while True:
-        with transaction.atomic():
-            ids = list(UsageHour.objects.filter(hour__lt=hour).values_list("pk", flat=True)[:batch_size])
-            if not ids:
-                return deleted
-            UsageHour.objects.filter(pk__in=ids).delete()
-        deleted += len(ids)
+    for model, _ in TABLES:
+        while True:
+            with transaction.atomic():
+                ids = list(model.objects.filter(hour__lt=hour).values_list("pk", flat=True)[:batch_size])
+                if not ids:
+                    break
+                model.objects.filter(pk__in=ids).delete()
+            deleted += len(ids)
+    return deleted

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 from django.db import connection
@@ -24,7 +25,7 @@ from django.db.models import F, IntegerField, Q, QuerySet, Sum
 from django.db.models.expressions import ExpressionWrapper
 
 from usage import histogram
-from usage.models import DURATION_COLUMNS, TTFT_COLUMNS, UsageHour
+from usage.models import DURATION_COLUMNS, TTFT_COLUMNS, UsageHour, UsageHourSummary
 
 TOKEN_FIELDS = (
     "input_tokens",
@@ -71,8 +72,17 @@ def default_range(days: int = 7) -> tuple[datetime, datetime]:
     return today - timedelta(days=days - 1), today + timedelta(days=1)
 
 
-def rollups(f: ReportFilter) -> QuerySet[UsageHour]:
+def _filtered(f: ReportFilter) -> bool:
+    return any((f.user_id is not None, f.key_id is not None, f.model, f.credential_id is not None, f.surface))
+
+
+def rollups(f: ReportFilter, *, detailed: bool = False) -> QuerySet[Any]:
+    """The roll-up rows of the filter's hours: ``UsageHourSummary`` (a few rows an hour) when
+    nothing but the range is chosen and no per-user, key, model or credential figure is
+    wanted (``detailed``), ``UsageHour`` otherwise."""
     query = Q(hour__gte=f.since_hour, hour__lt=f.until_hour)
+    if not detailed and not _filtered(f):
+        return UsageHourSummary.objects.filter(query).order_by()
     if f.user_id is not None:
         query &= Q(user_id=f.user_id)
     if f.key_id is not None:
@@ -217,7 +227,8 @@ def _named_rows(by: str, groups: dict[Any, dict[str, Any]]) -> list[dict[str, An
 
 def _grouped(f: ReportFilter, by: str) -> dict[Any, dict[str, Any]]:
     column = BREAKDOWNS[by]
-    return {row.pop(column): _named(row) for row in rollups(f).values(column).annotate(**_sums())}
+    rows = rollups(f, detailed=True).values(column).annotate(**_sums())
+    return {row.pop(column): _named(row) for row in rows}
 
 
 def breakdown(f: ReportFilter, by: str) -> list[dict[str, Any]]:
@@ -336,14 +347,14 @@ _OVER_TIME_SUMS = (*(name for name in _ADDITIVE if name != "errors"), *TTFT_COLU
 
 
 @cache
-def _over_time_sql() -> str:
+def _over_time_sql(table: str) -> str:
     """The page's widest query (about 170 sums), written once: compiling it through the ORM
     on every request cost more than running it."""
     quote = connection.ops.quote_name
     grain = ", ".join(quote(name) for name in _OVER_TIME_GRAIN)
     sums = ", ".join(f"SUM({quote(name)})" for name in _OVER_TIME_SUMS)
     return (
-        f"SELECT {quote('hour')} / %s, {grain}, {sums} FROM {quote(UsageHour._meta.db_table)} "
+        f"SELECT {quote('hour')} / %s, {grain}, {sums} FROM {quote(table)} "
         f"WHERE {{where}} GROUP BY 1, {grain}"
     )
 
@@ -372,7 +383,8 @@ def _over_time(f: ReportFilter, bucket: str) -> list[dict[str, Any]]:
     where, params = _where(f)
     names = ("b", *_OVER_TIME_GRAIN, *_OVER_TIME_SUMS)
     with connection.cursor() as cursor:
-        cursor.execute(_over_time_sql().format(where=where), [24 if bucket == "day" else 1, *params])
+        table = (UsageHour if _filtered(f) else UsageHourSummary)._meta.db_table
+        cursor.execute(_over_time_sql(table).format(where=where), [24 if bucket == "day" else 1, *params])
         rows = [dict(zip(names, map(_int, values), strict=True)) for values in cursor.fetchall()]
     for row in rows:
         row["errors"] = row["requests"] if row["outcome"] != "ok" else 0
@@ -380,8 +392,9 @@ def _over_time(f: ReportFilter, bucket: str) -> list[dict[str, Any]]:
 
 
 def usage_report(f: ReportFilter, *, bucket: str = "day") -> Report:
-    """Everything the report page (and its CSV) shows, from four grouped queries over the
-    roll-up: per bucket and kind of outcome, per user, per model, per credential."""
+    """Everything the report page (and its CSV) shows, from two grouped queries over the
+    roll-ups: per bucket and kind of outcome (with the latency histograms; the summary table
+    when nothing but the range is chosen), and per user, model and credential."""
     grouped = _over_time(f, bucket)
     histograms = (*TTFT_COLUMNS, *DURATION_COLUMNS)
     totals_sums = _roll_up(grouped, lambda row: None, (*_ADDITIVE, *histograms)).get(None)
@@ -415,5 +428,11 @@ def usage_report(f: ReportFilter, *, bucket: str = "day") -> Report:
         )
     ]
     tables = [summary, over_time, errors]
-    tables += [_table_from(by, _named_rows(by, _grouped(f, by))) for by in ("user", "model", "credential")]
+    detail = [
+        _named(row)
+        for row in rollups(f, detailed=True).values("user_id", "model", "credential_id").annotate(**_sums())
+    ]
+    for by in ("user", "model", "credential"):
+        groups = _roll_up(detail, itemgetter(BREAKDOWNS[by]), _ADDITIVE)
+        tables.append(_table_from(by, _named_rows(by, groups)))
     return Report(f, bucket, report_totals, series, dict(outcomes), latencies, tables)

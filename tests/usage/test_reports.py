@@ -18,7 +18,7 @@ from django.core.management import call_command
 from tests.factories import UserFactory, make_client_key, make_credential
 from tests.usage.factories import make_rows, store, utc
 from usage import histogram
-from usage.models import RequestLog, UsageHour
+from usage.models import RequestLog, UsageHour, UsageHourSummary
 from usage.selectors import ReportFilter, breakdown, latency, totals, usage_over_time, usage_report
 
 START = utc(2026, 3, 1)
@@ -262,20 +262,23 @@ def test_every_filter_narrows_every_number(rows, make_filter):
 
 
 def test_the_writer_and_a_rebuild_give_the_same_roll_up(rows):
-    """The fixture's roll-up came from a rebuild; adding the same rows again through the
+    """The fixture's roll-ups came from a rebuild; adding the same rows again through the
     writer's incremental path (rollups.add, in slices as batches would come) doubles each sum."""
     from usage import rollups
 
-    before = {tuple(row[name] for name in rollups.GRAIN): row for row in UsageHour.objects.values()}
-    fields = rollups.ROW_FIELDS
-    as_dicts = list(RequestLog.objects.order_by("?").values(*fields))
+    def contents(model, grain):
+        return {tuple(row[name] for name in grain): row for row in model.objects.values()}
+
+    before = [contents(model, grain) for model, grain in rollups.TABLES]
+    as_dicts = list(RequestLog.objects.order_by("?").values(*rollups.ROW_FIELDS))
     for start in range(0, len(as_dicts), 97):
         rollups.add(as_dicts[start : start + 97])
-    after = {tuple(row[name] for name in rollups.GRAIN): row for row in UsageHour.objects.values()}
-    assert after.keys() == before.keys()
-    for key, row in after.items():
-        for name in rollups.MEASURES:
-            assert row[name] == pytest.approx(2 * before[key][name]), (key, name)
+    for (model, grain), earlier in zip(rollups.TABLES, before, strict=True):
+        after = contents(model, grain)
+        assert after.keys() == earlier.keys()
+        for key, row in after.items():
+            for name in rollups.MEASURES:
+                assert row[name] == pytest.approx(2 * earlier[key][name]), (model, key, name)
 
 
 def test_cli_equals_the_rows(rows):
@@ -416,7 +419,9 @@ def test_prune_deletes_old_hours_with_their_roll_up(rows):
     call_command("prune_request_logs", "--older-than", "3650", "--batch-size", "2", stdout=out)
     assert RequestLog.objects.count() == before - 5
     assert "Deleted 5 request logs and 1 bodies" in out.getvalue()
-    assert not UsageHour.objects.filter(hour__lt=int(START.timestamp() // 3600) - 24 * 3).exists()
+    old_hours = int(START.timestamp() // 3600) - 24 * 3
+    assert not UsageHour.objects.filter(hour__lt=old_hours).exists()
+    assert not UsageHourSummary.objects.filter(hour__lt=old_hours).exists()
     remaining = list(RequestLog.objects.all())
     assert totals(everything) == direct(remaining)
 
@@ -424,6 +429,7 @@ def test_prune_deletes_old_hours_with_their_roll_up(rows):
 def test_rebuild_command_restores_a_lost_roll_up(rows):
     expected = usage_report(RANGE, bucket="hour").tables
     UsageHour.objects.all().delete()
+    UsageHourSummary.objects.all().delete()
     assert totals(RANGE)["requests"] == 0
     out = io.StringIO()
     call_command("rebuild_usage_rollups", "--since", "2026-02-26", "--until", "2026-03-06", stdout=out)
