@@ -435,3 +435,21 @@ def test_rebuild_command_restores_a_lost_roll_up(rows):
     call_command("rebuild_usage_rollups", "--since", "2026-02-26", "--until", "2026-03-06", stdout=out)
     assert "Rolled up 640 request-log rows" in out.getvalue()
     assert usage_report(RANGE, bucket="hour").tables == expected
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_rolls_up_a_log_written_before_it():
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("usage", "0001_request_log")])
+    try:
+        key = make_client_key()[0]
+        made = make_rows(50, users=[key.user_id], keys=[key.pk], credentials=[None], start=START, hours=30)
+        RequestLog.objects.bulk_create(made)  # the log's table is the same before and after 0002
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    assert totals(RANGE) == direct(made)
+    assert usage_report(RANGE).totals == direct(made)
