@@ -127,11 +127,6 @@ def _finish(sums: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _add(into: dict[str, Any], sums: dict[str, Any]) -> None:
-    for name in _ADDITIVE:
-        into[name] = into.get(name, 0) + sums[name]
-
-
 def _bucket_expression(bucket: str) -> Any:
     if bucket not in BUCKETS:
         raise ValueError(f"bucket must be one of {BUCKETS}")
