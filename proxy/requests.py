@@ -74,7 +74,10 @@ async def parse_and_translate(
 def _parse_and_translate(
     raw: bytes, translate: Callable[[dict[str, Any]], T]
 ) -> tuple[dict[str, Any], T | InvalidRequest]:
-    body = _loads_object(raw)
+    try:
+        body = _loads_object(raw)
+    except InvalidRequest as exc:  # not JSON, or not an object: still one logged refusal
+        return {}, exc
     try:
         return body, translate(body)
     except InvalidRequest as exc:

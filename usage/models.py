@@ -1,4 +1,5 @@
-"""One row per /v1 request (``RequestLog``) and, when opted in, its redacted bodies.
+"""One row per /v1 request (``RequestLog``), its hourly roll-up (``UsageHour``, what reports
+read) and, when opted in, its redacted bodies.
 
 Foreign keys carry no database constraint: log rows are written in batches by a background
 writer, must never fail because a user or key was deleted meanwhile, and outlive both.
@@ -11,6 +12,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+from usage import histogram
 
 
 class Surface(models.TextChoices):
@@ -99,3 +102,103 @@ class RequestBody(models.Model):
 
     def __str__(self) -> str:
         return self.request_id
+
+
+TTFT_COLUMNS = tuple(f"ttft_{index:02d}" for index in range(histogram.BUCKETS))
+DURATION_COLUMNS = tuple(f"duration_{index:02d}" for index in range(histogram.BUCKETS))
+
+
+class _UsageSums(models.Model):
+    """What a roll-up row sums (the histogram columns are added to each concrete model below)."""
+
+    requests = models.IntegerField(default=0)
+    estimated = models.IntegerField(default=0, help_text="Requests whose tokens were estimated.")
+    priced = models.IntegerField(default=0, help_text="Requests with a cost estimate.")
+    input_tokens = models.BigIntegerField(default=0)
+    uncached_input_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    reasoning_tokens = models.BigIntegerField(default=0)
+    cost_usd_e8 = models.BigIntegerField(default=0, help_text="Cost in units of 1e-8 USD (exact sums).")
+    failovers = models.IntegerField(default=0)
+    duration_ms_sum = models.FloatField(default=0)
+    ttft_ms_sum = models.FloatField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class UsageHour(_UsageSums):
+    """The request log summed per hour and per everything a report filters or groups on, with
+    a fixed latency histogram for TTFT and duration (one count column per coarse bucket of
+    usage/histogram.py, added below: ``ttft_00`` to ``ttft_80``, ``duration_00`` to ``duration_80``).
+
+    Maintained by the request-log writer in the same transaction as the rows it sums
+    (usage/rollups.py), rebuilt from the rows by ``manage.py rebuild_usage_rollups``, and pruned
+    with them, so it always equals the sums of the rows present. ``0`` stands for no user, key
+    or credential (a NULL would never match the unique grain, so upserts could not add to it).
+    """
+
+    hour = models.IntegerField(help_text="Hours since 1970-01-01 UTC.")
+    user_id = models.IntegerField(default=0)
+    client_key_id = models.IntegerField(default=0)
+    credential_id = models.IntegerField(default=0)
+    surface = models.CharField(max_length=24)
+    model = models.CharField(max_length=200, help_text="The upstream model served.")
+    outcome = models.CharField(max_length=16)
+    error_code = models.CharField(max_length=64)
+    http_status = models.IntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "hour",
+                    "user_id",
+                    "client_key_id",
+                    "credential_id",
+                    "surface",
+                    "model",
+                    "outcome",
+                    "error_code",
+                    "http_status",
+                ],
+                name="usage_hour_grain",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["user_id", "hour"], name="usage_hour_user"),
+            models.Index(fields=["client_key_id", "hour"], name="usage_hour_key"),
+            models.Index(fields=["credential_id", "hour"], name="usage_hour_cred"),
+            models.Index(fields=["model", "hour"], name="usage_hour_model"),
+        ]
+
+    def __str__(self) -> str:
+        return f"hour {self.hour} {self.model} {self.outcome} x{self.requests}"
+
+
+class UsageHourSummary(_UsageSums):
+    """The same sums per hour and kind of outcome only, for the unfiltered report: a few rows
+    an hour however many users, keys, models and credentials there are. Kept, rebuilt and
+    pruned together with ``UsageHour``."""
+
+    hour = models.IntegerField(help_text="Hours since 1970-01-01 UTC.")
+    outcome = models.CharField(max_length=16)
+    error_code = models.CharField(max_length=64)
+    http_status = models.IntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "outcome", "error_code", "http_status"], name="usage_hour_summary_grain"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"hour {self.hour} {self.outcome} x{self.requests}"
+
+
+for _model in (UsageHour, UsageHourSummary):
+    for _name in (*TTFT_COLUMNS, *DURATION_COLUMNS):
+        _model.add_to_class(_name, models.IntegerField(default=0))

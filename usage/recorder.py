@@ -5,7 +5,8 @@ request path.
 daemon thread wakes every CCSITE_REQUEST_LOG_FLUSH_SECONDS (or as soon as a batch is full),
 turns the queued outcomes into ``RequestLog`` rows, writes them with one multi-row insert per
 batch (``executemany`` of plain tuples: building a model instance per row cost more than the
-rest of the logging together), keeps ``last_used_at`` of client keys and credentials current
+rest of the logging together) and adds their sums to the hourly roll-up in the same
+transaction (usage/rollups.py), keeps ``last_used_at`` of client keys and credentials current
 (at most one write per key per CCSITE_LAST_USED_SECONDS), and announces the rows to the live
 view. If the database is unavailable or locked, the batch goes back to the front of the queue
 and is retried with a capped backoff: a request never fails because logging did. The queue is bounded
@@ -24,6 +25,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.conf import settings
@@ -32,13 +34,15 @@ from django.db import DatabaseError, connection, models, transaction
 from proxy import metrics, outcomes
 from proxy.outcomes import CLIENT_CLOSED_REQUEST, RequestOutcome
 from proxy.translate.events import Usage
-from usage import live, pricing
+from usage import live, pricing, rollups
+from usage.histogram import fine_bucket
 from usage.models import RequestBody, RequestLog
 
 logger = logging.getLogger(__name__)
 
 _MAX_BACKOFF_SECONDS = 5.0
 _DROP_LOG_INTERVAL = 10.0
+_COST_QUANTUM = Decimal(1).scaleb(-RequestLog._meta.get_field("cost_usd").decimal_places)  # type: ignore[union-attr,arg-type]
 
 
 @dataclass(slots=True)
@@ -54,15 +58,6 @@ class QueuedBody:
     finished_at: float
     request_body: str
     response_body: str
-
-
-def latency_bucket(ms: float) -> int:
-    """Log-scale bucket of a latency (16 per doubling, about 4.4% wide) for percentiles."""
-    return max(0, math.ceil(math.log2(ms + 1.0) * 16))
-
-
-def bucket_upper_ms(bucket: int) -> float:
-    return float(2 ** (bucket / 16) - 1.0)
 
 
 def _tokens(item: QueuedOutcome) -> tuple[Usage, bool]:
@@ -108,8 +103,8 @@ def build_row(item: QueuedOutcome) -> Row:
         error_message=outcome.error_message[:300],
         first_token_ms=outcome.first_token_ms,
         duration_ms=item.duration_ms,
-        ttft_bucket=None if outcome.first_token_ms is None else latency_bucket(outcome.first_token_ms),
-        duration_bucket=latency_bucket(item.duration_ms),
+        ttft_bucket=None if outcome.first_token_ms is None else fine_bucket(outcome.first_token_ms),
+        duration_bucket=fine_bucket(item.duration_ms),
         failovers=outcome.failovers,
         input_tokens=usage.input_tokens,
         uncached_input_tokens=usage.uncached_input_tokens,
@@ -120,8 +115,15 @@ def build_row(item: QueuedOutcome) -> Row:
         tokens_estimated=estimated,
         user_agent=outcome.user_agent[:300],
         session_id=outcome.session_id[:200],
-        cost_usd=pricing.cost_usd(usage, pricing.prices_for(model)) if model else None,
+        cost_usd=_cost(usage, model),
     )
+
+
+def _cost(usage: Usage, model: str) -> Decimal | None:
+    """The estimated cost at the column's 8 decimal places (rounded half up, as PostgreSQL
+    rounds): the stored value on every database, so the roll-up's exact sum equals the rows'."""
+    cost = pricing.cost_usd(usage, pricing.prices_for(model)) if model else None
+    return None if cost is None else cost.quantize(_COST_QUANTUM, rounding=ROUND_HALF_UP)
 
 
 def _adapter(field: models.Field) -> Any:
@@ -287,6 +289,7 @@ class RequestLogWriter:
         with transaction.atomic():
             if rows:
                 insert_rows(rows)
+                rollups.add(rows)
             if bodies:
                 RequestBody.objects.bulk_create(bodies, ignore_conflicts=True)
             _write_last_used(last_used)

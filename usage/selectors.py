@@ -1,25 +1,31 @@
-"""Report queries over ``RequestLog``: totals, series over time, latency percentiles, breakdowns.
+"""Report queries: totals, series over time, latency percentiles and breakdowns, all read from
+the hourly roll-up (``UsageHour``, usage/rollups.py), never from the request log's rows.
 
-Every query filters on the indexed ``hour`` column (hours since the epoch) plus the chosen
-user, key, model, credential and surface, and aggregates in the database with one GROUP BY;
-day buckets are ``hour / 24`` (integer division on SQLite and PostgreSQL alike). Percentiles
-come from the rows' log-scale latency buckets (usage/recorder.latency_bucket, about 4.4% wide),
-so they need one grouped count, not a sort of every row.
+Every query filters the roll-up on its hour column (hours since the epoch) and on the chosen
+user, key, model, credential and surface, all columns of the roll-up's grain, and sums in the
+database with one GROUP BY; day buckets sum hours (``hour / 24``, integer division on SQLite
+and PostgreSQL alike). A range starts at the hour that contains ``since`` and ends with the
+hour that contains ``until``. Counts, tokens and costs are exact sums of the rows; latency
+percentiles come from the roll-up's fixed histograms, within usage/histogram.PRECISION.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import cache
+from operator import itemgetter
 from typing import Any
 
-from django.db.models import Count, F, IntegerField, Q, QuerySet, Sum
+from django.db import connection
+from django.db.models import F, IntegerField, Q, QuerySet, Sum
 from django.db.models.expressions import ExpressionWrapper
 
-from usage.models import RequestLog
-from usage.recorder import bucket_upper_ms
+from usage import histogram
+from usage.models import DURATION_COLUMNS, TTFT_COLUMNS, UsageHour, UsageHourSummary
 
 TOKEN_FIELDS = (
     "input_tokens",
@@ -29,13 +35,16 @@ TOKEN_FIELDS = (
     "output_tokens",
     "reasoning_tokens",
 )
+# Summed as they are; ``errors`` and ``cost_usd`` are derived from them (see _finish).
+_ADDITIVE = ("requests", "errors", "estimated", "priced", "cost_usd_e8", *TOKEN_FIELDS)
 BREAKDOWNS = {
-    "user": ("user_id", "user__username"),
-    "key": ("client_key_id", "client_key__name"),
-    "model": ("model", None),
-    "credential": ("credential_id", "credential__label"),
-    "surface": ("surface", None),
+    "user": "user_id",
+    "key": "client_key_id",
+    "model": "model",
+    "credential": "credential_id",
+    "surface": "surface",
 }
+_NO_ID = 0  # the roll-up's "no user / key / credential"
 BUCKETS = ("hour", "day")
 
 
@@ -63,8 +72,17 @@ def default_range(days: int = 7) -> tuple[datetime, datetime]:
     return today - timedelta(days=days - 1), today + timedelta(days=1)
 
 
-def logs(f: ReportFilter) -> QuerySet[RequestLog]:
+def _filtered(f: ReportFilter) -> bool:
+    return any((f.user_id is not None, f.key_id is not None, f.model, f.credential_id is not None, f.surface))
+
+
+def rollups(f: ReportFilter, *, detailed: bool = False) -> QuerySet[Any]:
+    """The roll-up rows of the filter's hours: ``UsageHourSummary`` (a few rows an hour) when
+    nothing but the range is chosen and no per-user, key, model or credential figure is
+    wanted (``detailed``), ``UsageHour`` otherwise."""
     query = Q(hour__gte=f.since_hour, hour__lt=f.until_hour)
+    if not detailed and not _filtered(f):
+        return UsageHourSummary.objects.filter(query).order_by()
     if f.user_id is not None:
         query &= Q(user_id=f.user_id)
     if f.key_id is not None:
@@ -75,16 +93,38 @@ def logs(f: ReportFilter) -> QuerySet[RequestLog]:
         query &= Q(credential_id=f.credential_id)
     if f.surface:
         query &= Q(surface=f.surface)
-    return RequestLog.objects.filter(query).order_by()
+    return UsageHour.objects.filter(query).order_by()
+
+
+_ALIAS = "t_"  # summed columns are named apart from the model's own fields
 
 
 def _sums() -> dict[str, Any]:
-    sums: dict[str, Any] = {name: Sum(name, default=0) for name in TOKEN_FIELDS}
-    sums["requests"] = Count("id")
-    sums["errors"] = Count("id", filter=~Q(outcome="ok"))
-    sums["estimated"] = Count("id", filter=Q(tokens_estimated=True))
-    sums["cost_usd"] = Sum("cost_usd")
+    sums: dict[str, Any] = {_ALIAS + name: Sum(name, default=0) for name in _ADDITIVE if name != "errors"}
+    sums[_ALIAS + "errors"] = Sum("requests", filter=~Q(outcome="ok"), default=0)
     return sums
+
+
+def _histogram_sums() -> dict[str, Any]:
+    return {_ALIAS + name: Sum(name, default=0) for name in (*TTFT_COLUMNS, *DURATION_COLUMNS)}
+
+
+def _named(row: dict[str, Any]) -> dict[str, Any]:
+    """A result row with the sums under the columns' own names, as ints (PostgreSQL's SUM of a
+    bigint column is a numeric)."""
+    return {name.removeprefix(_ALIAS): _int(value) for name, value in row.items()}
+
+
+def _int(value: Any) -> Any:
+    return int(value) if isinstance(value, Decimal) else value
+
+
+def _finish(sums: dict[str, Any]) -> dict[str, Any]:
+    """Report figures from summed roll-up columns: the cost in USD (None when no request in
+    the sums had a price), the rest as summed."""
+    result = {name: sums.get(name, 0) for name in _ADDITIVE if name not in ("priced", "cost_usd_e8")}
+    result["cost_usd"] = Decimal(sums.get("cost_usd_e8", 0)).scaleb(-8) if sums.get("priced") else None
+    return result
 
 
 def _bucket_expression(bucket: str) -> Any:
@@ -98,102 +138,99 @@ def bucket_start(bucket: str, value: int) -> datetime:
     return datetime.fromtimestamp(hours * 3600, tz=UTC)
 
 
+def _label(bucket: str, start: datetime) -> str:
+    return start.strftime("%Y-%m-%d %H:00" if bucket == "hour" else "%Y-%m-%d")
+
+
 def totals(f: ReportFilter) -> dict[str, Any]:
-    return logs(f).aggregate(**_sums())
+    """Requests, errors (every outcome but ``ok``), requests with estimated tokens, the token
+    sums (TOKEN_FIELDS) and ``cost_usd`` (Decimal, or None when nothing was priced)."""
+    return _finish(_named(rollups(f).aggregate(**_sums())))
 
 
 def usage_over_time(f: ReportFilter, *, bucket: str = "day") -> list[dict[str, Any]]:
-    """One dict per bucket that has rows: ``start`` and the sums of ``totals``."""
-    rows = logs(f).annotate(b=_bucket_expression(bucket)).values("b").annotate(**_sums()).order_by("b")
-    return [{"start": bucket_start(bucket, row.pop("b")), **row} for row in rows]
-
-
-def outcomes_over_time(f: ReportFilter, *, bucket: str = "day") -> dict[datetime, dict[str, int]]:
-    """Per bucket, the count of requests by outcome (errors by kind)."""
-    rows = logs(f).annotate(b=_bucket_expression(bucket)).values("b", "outcome").annotate(n=Count("id"))
-    result: dict[datetime, dict[str, int]] = defaultdict(dict)
-    for row in rows:
-        result[bucket_start(bucket, row["b"])][row["outcome"]] = row["n"]
-    return dict(result)
-
-
-def errors_by_code(f: ReportFilter) -> list[dict[str, Any]]:
-    rows = (
-        logs(f).exclude(outcome="ok").values("outcome", "error_code", "http_status").annotate(n=Count("id"))
-    )
-    return sorted(rows, key=lambda row: (-row["n"], row["outcome"], row["error_code"]))
-
-
-def _percentile(histogram: list[tuple[int, int]], fraction: float) -> float | None:
-    """The upper edge of the bucket holding the given fraction of the sorted values."""
-    total = sum(count for _, count in histogram)
-    if not total:
-        return None
-    rank = max(1, -(-total * fraction // 1))  # nearest-rank
-    seen = 0
-    for bucket, count in sorted(histogram):
-        seen += count
-        if seen >= rank:
-            return round(bucket_upper_ms(bucket), 1)
-    return None
+    """One dict per bucket that has requests: ``start`` and the sums of ``totals``."""
+    rows = rollups(f).annotate(b=_bucket_expression(bucket)).values("b").annotate(**_sums()).order_by("b")
+    return [{"start": bucket_start(bucket, row.pop("b")), **_finish(_named(row))} for row in rows]
 
 
 @dataclass
 class Latency:
+    """Nearest-rank percentiles in ms, within usage/histogram.PRECISION; TTFT counts only the
+    requests that produced output. None when no request counts."""
+
     ttft_p50: float | None = None
     ttft_p95: float | None = None
     duration_p50: float | None = None
     duration_p95: float | None = None
 
-
-def _histograms(f: ReportFilter, column: str, bucket: str | None) -> dict[Any, list[tuple[int, int]]]:
-    query = logs(f).filter(**{f"{column}__isnull": False})
-    if bucket is None:
-        rows = query.values(column).annotate(n=Count("id"))
-        return {None: [(row[column], row["n"]) for row in rows]}
-    rows = query.annotate(b=_bucket_expression(bucket)).values("b", column).annotate(n=Count("id"))
-    result: dict[Any, list[tuple[int, int]]] = defaultdict(list)
-    for row in rows:
-        result[bucket_start(bucket, row["b"])].append((row[column], row["n"]))
-    return result
+    @classmethod
+    def of(cls, sums: dict[str, Any]) -> Latency:
+        ttft = [sums[name] for name in TTFT_COLUMNS]
+        duration = [sums[name] for name in DURATION_COLUMNS]
+        return cls(
+            histogram.percentile(ttft, 0.5),
+            histogram.percentile(ttft, 0.95),
+            histogram.percentile(duration, 0.5),
+            histogram.percentile(duration, 0.95),
+        )
 
 
 def latency(f: ReportFilter, *, bucket: str | None = None) -> dict[Any, Latency]:
-    """TTFT and duration p50/p95 in ms, per bucket start (or under the key None for the range).
-    TTFT counts only requests that produced output."""
-    result: dict[Any, Latency] = defaultdict(Latency)
-    for key, histogram in _histograms(f, "ttft_bucket", bucket).items():
-        result[key].ttft_p50, result[key].ttft_p95 = _percentile(histogram, 0.5), _percentile(histogram, 0.95)
-    for key, histogram in _histograms(f, "duration_bucket", bucket).items():
-        result[key].duration_p50 = _percentile(histogram, 0.5)
-        result[key].duration_p95 = _percentile(histogram, 0.95)
-    return dict(result)
+    """Percentiles per bucket start, or under the key None for the whole range."""
+    if bucket is None:
+        return {None: Latency.of(_named(rollups(f).aggregate(**_histogram_sums())))}
+    rows = rollups(f).annotate(b=_bucket_expression(bucket)).values("b").annotate(**_histogram_sums())
+    return {bucket_start(bucket, row["b"]): Latency.of(_named(row)) for row in rows}
 
 
-def breakdown(f: ReportFilter, by: str) -> list[dict[str, Any]]:
-    """Sums per user, key, model, credential, surface or day (``name`` is what to show)."""
-    if by in ("day", "hour"):
-        return [
-            {"name": row["start"].strftime("%Y-%m-%d %H:00" if by == "hour" else "%Y-%m-%d"), **row}
-            for row in usage_over_time(f, bucket=by)
-        ]
-    column, label = BREAKDOWNS[by]
-    fields = [column] + ([label] if label else [])
-    rows = logs(f).values(*fields).annotate(**_sums()).order_by("-requests", column)
-    result = []
-    for row in rows:
-        name = row.pop(label) if label else None
-        ident = row.pop(column)
-        row["name"] = name or (str(ident) if ident not in (None, "") else "(none)")
-        row["id"] = ident
-        if by == "credential":
-            row["cache_read_share"] = _share(row["cache_read_tokens"], row["input_tokens"])
-        result.append(row)
-    return result
+def _names(by: str, ids: Iterable[Any]) -> dict[Any, str]:
+    from accounts.models import ClientKey, UpstreamCredential, User
+
+    wanted = [ident for ident in ids if ident not in (None, _NO_ID, "")]
+    if by == "user":
+        return dict(User.objects.filter(pk__in=wanted).values_list("pk", "username"))
+    if by == "key":
+        return dict(ClientKey.objects.filter(pk__in=wanted).values_list("pk", "name"))
+    if by == "credential":
+        return dict(UpstreamCredential.objects.filter(pk__in=wanted).values_list("pk", "label"))
+    return {}
 
 
 def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
+
+
+def _named_rows(by: str, groups: dict[Any, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Finished sums per group, busiest first, with ``name`` (what to show) and ``id`` (the
+    user, key or credential id, None for none; the model or surface itself)."""
+    names = _names(by, groups)
+    rows = []
+    for ident, sums in groups.items():
+        ident = None if ident == _NO_ID and by in ("user", "key", "credential") else ident
+        row = {
+            **_finish(sums),
+            "name": names.get(ident) or (str(ident) if ident not in (None, "") else "(none)"),
+        }
+        row["id"] = ident
+        if by == "credential":
+            row["cache_read_share"] = _share(row["cache_read_tokens"], row["input_tokens"])
+        rows.append(row)
+    rows.sort(key=lambda row: (-row["requests"], str(row["id"])))
+    return rows
+
+
+def _grouped(f: ReportFilter, by: str) -> dict[Any, dict[str, Any]]:
+    column = BREAKDOWNS[by]
+    rows = rollups(f, detailed=True).values(column).annotate(**_sums())
+    return {row.pop(column): _named(row) for row in rows}
+
+
+def breakdown(f: ReportFilter, by: str) -> list[dict[str, Any]]:
+    """Sums per user, key, model, credential, surface, day or hour (``name`` is what to show)."""
+    if by in BUCKETS:
+        return [{"name": _label(by, row["start"]), **row} for row in usage_over_time(f, bucket=by)]
+    return _named_rows(by, _grouped(f, by))
 
 
 def money(value: Decimal | None) -> str:
@@ -249,10 +286,7 @@ class Report:
     tables: list[Table]
 
     def chart_data(self) -> dict[str, Any]:
-        labels = [
-            row["start"].strftime("%Y-%m-%d %H:00" if self.bucket == "hour" else "%Y-%m-%d")
-            for row in self.series
-        ]
+        labels = [_label(self.bucket, row["start"]) for row in self.series]
         kinds = sorted({kind for counts in self.outcomes.values() for kind in counts})
         lat = [self.latency.get(row["start"], Latency()) for row in self.series]
         return {
@@ -271,47 +305,6 @@ class Report:
         }
 
 
-_GRAIN = ("b", "user_id", "model", "credential_id", "outcome", "error_code", "http_status")
-
-
-def _grouped(f: ReportFilter, bucket: str) -> list[dict[str, Any]]:
-    """The range's sums at the finest grain the page shows: one scan serves every table."""
-    sums = _sums()
-    sums.pop("errors")  # derived from the outcome in the grain
-    query = logs(f).annotate(b=_bucket_expression(bucket)).values(*_GRAIN).annotate(**sums)
-    return list(query.order_by())
-
-
-def _add(into: dict[str, Any], row: dict[str, Any]) -> None:
-    for name in (*TOKEN_FIELDS, "requests", "estimated"):
-        into[name] = into.get(name, 0) + row[name]
-    into["errors"] = into.get("errors", 0) + (row["requests"] if row["outcome"] != "ok" else 0)
-    cost = row["cost_usd"]
-    if cost is not None:
-        into["cost_usd"] = (into.get("cost_usd") or Decimal(0)) + cost
-    else:
-        into.setdefault("cost_usd", None)
-
-
-def _roll_up(rows: list[dict[str, Any]], key: Any) -> dict[Any, dict[str, Any]]:
-    result: dict[Any, dict[str, Any]] = {}
-    for row in rows:
-        _add(result.setdefault(key(row), {}), row)
-    return result
-
-
-def _named_table(by: str, groups: dict[Any, dict[str, Any]], names: dict[Any, str]) -> Table:
-    rows = []
-    for ident, sums in groups.items():
-        name = names.get(ident) or (str(ident) if ident not in (None, "") else "(none)")
-        row = {**sums, "name": name, "id": ident}
-        if by == "credential":
-            row["cache_read_share"] = _share(row["cache_read_tokens"], row["input_tokens"])
-        rows.append(row)
-    rows.sort(key=lambda row: (-row["requests"], str(row["id"])))
-    return _table_from(by, rows)
-
-
 def _table_from(by: str, rows: list[dict[str, Any]]) -> Table:
     headers = [by, *BREAKDOWN_HEADERS]
     if by == "credential":
@@ -326,77 +319,115 @@ def _table_from(by: str, rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-def _merged_latency(f: ReportFilter, bucket: str) -> tuple[dict[Any, Latency], Latency]:
-    """Per-bucket percentiles and the range's, from one grouped count per measure."""
-    per_bucket: dict[Any, Latency] = defaultdict(Latency)
-    overall = Latency()
-    for column, prefix in (("ttft_bucket", "ttft"), ("duration_bucket", "duration")):
-        histograms = _histograms(f, column, bucket)
-        merged: dict[int, int] = defaultdict(int)
-        for key, histogram in histograms.items():
-            setattr(per_bucket[key], f"{prefix}_p50", _percentile(histogram, 0.5))
-            setattr(per_bucket[key], f"{prefix}_p95", _percentile(histogram, 0.95))
-            for value, count in histogram:
-                merged[value] += count
-        setattr(overall, f"{prefix}_p50", _percentile(list(merged.items()), 0.5))
-        setattr(overall, f"{prefix}_p95", _percentile(list(merged.items()), 0.95))
-    return dict(per_bucket), overall
-
-
 def _latency_cells(lat: Latency) -> list[str]:
     return [_ms(lat.ttft_p50), _ms(lat.ttft_p95), _ms(lat.duration_p50), _ms(lat.duration_p95)]
 
 
-def usage_report(f: ReportFilter, *, bucket: str = "day") -> Report:
-    """Everything the report page shows: three grouped queries over the range (sums at the
-    page's finest grain, and one latency histogram per measure), rolled up here."""
-    from accounts.models import UpstreamCredential, User
+LATENCY_HEADERS = ["TTFT p50 ms", "TTFT p95 ms", "duration p50 ms", "duration p95 ms"]
 
-    grouped = _grouped(f, bucket)
-    latencies, overall = _merged_latency(f, bucket)
-    totals_row: dict[str, Any] = {"cost_usd": None}
-    for row in grouped:
-        _add(totals_row, row)
-    for name in (*TOKEN_FIELDS, "requests", "errors", "estimated"):
-        totals_row.setdefault(name, 0)
-    by_bucket = _roll_up(grouped, lambda row: row["b"])
-    series = [{"start": bucket_start(bucket, b), **by_bucket[b]} for b in sorted(by_bucket)]
+
+def _roll_up(
+    rows: list[dict[str, Any]], key: Callable[[dict[str, Any]], Any], names: Iterable[str]
+) -> dict[Any, dict[str, Any]]:
+    result: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        into = result.setdefault(key(row), {})
+        for name in names:
+            into[name] = into.get(name, 0) + row[name]
+    return result
+
+
+_OVER_TIME_GRAIN = ("outcome", "error_code", "http_status")
+_OVER_TIME_SUMS = (*(name for name in _ADDITIVE if name != "errors"), *TTFT_COLUMNS, *DURATION_COLUMNS)
+
+
+@cache
+def _over_time_sql(table: str) -> str:
+    """The page's widest query (about 170 sums), written once: compiling it through the ORM
+    on every request cost more than running it."""
+    quote = connection.ops.quote_name
+    grain = ", ".join(quote(name) for name in _OVER_TIME_GRAIN)
+    sums = ", ".join(f"SUM({quote(name)})" for name in _OVER_TIME_SUMS)
+    return (
+        f"SELECT {quote('hour')} / %s, {grain}, {sums} FROM {quote(table)} "
+        f"WHERE {{where}} GROUP BY 1, {grain}"
+    )
+
+
+def _where(f: ReportFilter) -> tuple[str, list[Any]]:
+    """The filter as SQL over the roll-up's columns (what ``rollups(f)`` selects)."""
+    clauses, params = ["hour >= %s", "hour < %s"], [f.since_hour, f.until_hour]
+    for column, value in (
+        ("user_id", f.user_id),
+        ("client_key_id", f.key_id),
+        ("credential_id", f.credential_id),
+        ("model", f.model or None),
+        ("surface", f.surface or None),
+    ):
+        if value is not None:
+            clauses.append(f"{connection.ops.quote_name(column)} = %s")
+            params.append(value)
+    return " AND ".join(clauses), params
+
+
+def _over_time(f: ReportFilter, bucket: str) -> list[dict[str, Any]]:
+    """Sums and latency histograms per bucket and kind of outcome: one query serves the
+    totals, the series, the outcome chart, the errors table and every percentile."""
+    if bucket not in BUCKETS:
+        raise ValueError(f"bucket must be one of {BUCKETS}")
+    where, params = _where(f)
+    names = ("b", *_OVER_TIME_GRAIN, *_OVER_TIME_SUMS)
+    with connection.cursor() as cursor:
+        table = (UsageHour if _filtered(f) else UsageHourSummary)._meta.db_table
+        cursor.execute(_over_time_sql(table).format(where=where), [24 if bucket == "day" else 1, *params])
+        rows = [dict(zip(names, map(_int, values), strict=True)) for values in cursor.fetchall()]
+    for row in rows:
+        row["errors"] = row["requests"] if row["outcome"] != "ok" else 0
+    return rows
+
+
+def usage_report(f: ReportFilter, *, bucket: str = "day") -> Report:
+    """Everything the report page (and its CSV) shows, from two grouped queries over the
+    roll-ups: per bucket and kind of outcome (with the latency histograms; the summary table
+    when nothing but the range is chosen), and per user, model and credential."""
+    grouped = _over_time(f, bucket)
+    histograms = (*TTFT_COLUMNS, *DURATION_COLUMNS)
+    totals_sums = _roll_up(grouped, lambda row: None, (*_ADDITIVE, *histograms)).get(None)
+    totals_sums = totals_sums or {name: 0 for name in (*_ADDITIVE, *histograms)}
+    by_bucket = _roll_up(grouped, lambda row: row["b"], (*_ADDITIVE, *histograms))
+    series = [{"start": bucket_start(bucket, b), **_finish(by_bucket[b])} for b in sorted(by_bucket)]
+    latencies = {bucket_start(bucket, b): Latency.of(sums) for b, sums in by_bucket.items()}
     outcomes: dict[datetime, dict[str, int]] = defaultdict(dict)
-    for (b, outcome), sums in _roll_up(grouped, lambda row: (row["b"], row["outcome"])).items():
+    for (b, outcome), sums in _roll_up(grouped, lambda row: (row["b"], row["outcome"]), ["requests"]).items():
         outcomes[bucket_start(bucket, b)][outcome] = sums["requests"]
-    lat_headers = ["TTFT p50 ms", "TTFT p95 ms", "duration p50 ms", "duration p95 ms"]
-    over_time = Table(f"By {bucket}", [bucket, *BREAKDOWN_HEADERS, *lat_headers])
+    over_time = Table(f"By {bucket}", [bucket, *BREAKDOWN_HEADERS, *LATENCY_HEADERS])
     for row in series:
-        label = row["start"].strftime("%Y-%m-%d %H:00" if bucket == "hour" else "%Y-%m-%d")
-        lat = latencies.get(row["start"], Latency())
-        over_time.rows.append([label, *_breakdown_cells(row), *_latency_cells(lat)])
+        over_time.rows.append(
+            [_label(bucket, row["start"]), *_breakdown_cells(row), *_latency_cells(latencies[row["start"]])]
+        )
+    report_totals = _finish(totals_sums)
     summary = Table(
         "Totals",
-        [*BREAKDOWN_HEADERS, *lat_headers],
-        [[*_breakdown_cells(totals_row), *_latency_cells(overall)]],
+        [*BREAKDOWN_HEADERS, *LATENCY_HEADERS],
+        [[*_breakdown_cells(report_totals), *_latency_cells(Latency.of(totals_sums))]],
+    )
+    failed = [row for row in grouped if row["outcome"] != "ok"]
+    error_groups = _roll_up(
+        failed, lambda row: (row["outcome"], row["error_code"], row["http_status"]), ["requests"]
     )
     errors = Table("Errors", ["outcome", "error code", "HTTP status", "requests"])
-    failed = [row for row in grouped if row["outcome"] != "ok"]
-    error_groups = _roll_up(failed, lambda row: (row["outcome"], row["error_code"], row["http_status"]))
     errors.rows = [
         [outcome, code, status, sums["requests"]]
         for (outcome, code, status), sums in sorted(
-            error_groups.items(), key=lambda item: (-item[1]["requests"], item[0][0], item[0][1])
+            error_groups.items(), key=lambda item: (-item[1]["requests"], item[0][0], item[0][1], item[0][2])
         )
     ]
-    by_user = _roll_up(grouped, lambda row: row["user_id"])
-    by_model = _roll_up(grouped, lambda row: row["model"])
-    by_credential = _roll_up(grouped, lambda row: row["credential_id"])
-    user_names = dict(User.objects.filter(pk__in=[k for k in by_user if k]).values_list("pk", "username"))
-    labels = dict(
-        UpstreamCredential.objects.filter(pk__in=[k for k in by_credential if k]).values_list("pk", "label")
-    )
-    tables = [
-        summary,
-        over_time,
-        errors,
-        _named_table("user", by_user, user_names),
-        _named_table("model", by_model, {}),
-        _named_table("credential", by_credential, labels),
+    tables = [summary, over_time, errors]
+    detail = [
+        _named(row)
+        for row in rollups(f, detailed=True).values("user_id", "model", "credential_id").annotate(**_sums())
     ]
-    return Report(f, bucket, totals_row, series, dict(outcomes), latencies, tables)
+    for by in ("user", "model", "credential"):
+        groups = _roll_up(detail, itemgetter(BREAKDOWNS[by]), _ADDITIVE)
+        tables.append(_table_from(by, _named_rows(by, groups)))
+    return Report(f, bucket, report_totals, series, dict(outcomes), latencies, tables)

@@ -51,8 +51,12 @@ def _parse(request: HttpRequest, body: Any, principal: KeyPrincipal) -> tuple[st
 
 @router.post("/responses")
 async def responses(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
-    body = parse_json_body(request)
     principal: KeyPrincipal = request.auth  # type: ignore[attr-defined]
+    try:
+        body = parse_json_body(request)
+    except InvalidRequest as exc:  # too large or not a JSON object: still one logged refusal
+        record_refusal(request, RESPONSES, principal, {}, exc)
+        raise
     previous_id, parsed = _parse(request, body, principal)
     response_id = f"resp_{secrets.token_hex(24)}"
 

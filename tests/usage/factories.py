@@ -6,8 +6,9 @@ import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from usage import rollups
+from usage.histogram import fine_bucket
 from usage.models import RequestLog
-from usage.recorder import latency_bucket
 
 OUTCOMES = [
     ("ok", 200, ""),
@@ -39,13 +40,14 @@ def make_rows(
         ttft = None if outcome != "ok" else rng.uniform(50, 2000)
         duration = rng.uniform(100, 30_000)
         who = rng.randrange(len(users))
+        anonymous = outcome == "invalid" and rng.random() < 0.2  # refused before a key was known
         rows.append(
             RequestLog(
                 created_at=created,
                 hour=int(created.timestamp() // 3600),
                 request_id=f"req_{seed}_{n:08d}",
-                user_id=users[who],
-                client_key_id=keys[who],
+                user_id=None if anonymous else users[who],
+                client_key_id=None if anonymous else keys[who],
                 credential_id=rng.choice(credentials),
                 surface=rng.choice(["openai-chat", "anthropic-messages"]),
                 client_model=rng.choice(MODELS),
@@ -56,8 +58,8 @@ def make_rows(
                 error_code=code,
                 first_token_ms=ttft,
                 duration_ms=duration,
-                ttft_bucket=None if ttft is None else latency_bucket(ttft),
-                duration_bucket=latency_bucket(duration),
+                ttft_bucket=None if ttft is None else fine_bucket(ttft),
+                duration_bucket=fine_bucket(duration),
                 input_tokens=uncached + cache_read + cache_write,
                 uncached_input_tokens=uncached,
                 cache_read_tokens=cache_read,
@@ -65,7 +67,7 @@ def make_rows(
                 output_tokens=rng.randrange(1000),
                 reasoning_tokens=rng.randrange(100),
                 tokens_estimated=outcome == "cancelled",
-                cost_usd=Decimal(rng.randrange(1, 10_000)) / Decimal(1_000_000),
+                cost_usd=None if rng.random() < 0.1 else Decimal(rng.randrange(1, 10**8)) / Decimal(10**8),
             )
         )
     return rows
@@ -73,3 +75,10 @@ def make_rows(
 
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
+
+
+def store(rows: list[RequestLog]) -> list[RequestLog]:
+    """Insert rows made here and roll them up, as the request-log writer would."""
+    RequestLog.objects.bulk_create(rows)
+    rollups.rebuild()
+    return rows

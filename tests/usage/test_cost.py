@@ -55,3 +55,25 @@ def test_a_logged_request_is_costed_with_the_catalogs_prices(transactional_db):
         QueuedOutcome(RequestOutcome("openai-chat", None, "x", "vendor/unknown", False), time.time(), 1.0)
     )
     assert unpriced["cost_usd"] is None
+
+
+def test_costs_are_kept_at_8_places_and_the_report_sums_them_exactly(transactional_db):
+    from datetime import UTC, datetime, timedelta
+
+    from usage.selectors import ReportFilter, totals
+
+    catalog_services.set_prices(MODEL, input="0.135", output="1.10")  # 1 token: 0.000000135 USD
+    snapshot.reload()
+    writer = RequestLogWriter()
+    for n in range(7):
+        outcome = RequestOutcome("openai-chat", None, MODEL, MODEL, False)
+        outcome.request_id, outcome.status, outcome.http_status = f"req_cost{n}", "ok", 200
+        outcome.usage = Usage(input_tokens=1 + n * 1_000_003, output_tokens=n)
+        writer.record(outcome)
+    assert writer.flush()
+    costs = list(RequestLog.objects.order_by("request_id").values_list("cost_usd", flat=True))
+    assert costs[0] == Decimal("0.00000014")  # 0.000000135 rounded half up, as PostgreSQL rounds
+    everything = ReportFilter(
+        since=datetime(2000, 1, 1, tzinfo=UTC), until=datetime.now(UTC) + timedelta(hours=1)
+    )
+    assert totals(everything)["cost_usd"] == sum(costs)

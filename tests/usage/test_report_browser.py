@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.factories import UserFactory, make_client_key, make_credential
-from tests.usage.factories import make_rows
-from usage.models import RequestLog
+from tests.usage.factories import make_rows, store
 
 pytestmark = [pytest.mark.live]
 
@@ -47,7 +46,7 @@ def test_the_report_page_draws_its_charts(live_gateway, transactional_db, browse
     staff.save()
     keys = [make_client_key(user=UserFactory())[0] for _ in range(2)]
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    RequestLog.objects.bulk_create(
+    store(
         make_rows(
             400,
             users=[k.user_id for k in keys],

@@ -151,19 +151,29 @@ def test_client_disconnect_mid_stream_is_cancelled_with_tokens(gw):
     assert row.input_tokens > 0 and row.tokens_estimated
 
 
-def test_gateway_400(gw):
+@pytest.mark.parametrize(
+    ("path", "surface"),
+    [
+        ("/v1/chat/completions", "openai-chat"),
+        ("/v1/messages", "anthropic-messages"),
+        ("/v1/messages/count_tokens", "count-tokens"),
+        ("/v1/responses", "responses"),
+    ],
+)
+def test_gateway_400(gw, path, surface):
     response = httpx.post(
-        f"{gw.url}/v1/chat/completions",
-        headers={"Authorization": f"Bearer {gw.key}"},
+        f"{gw.url}{path}",
+        headers={"Authorization": f"Bearer {gw.key}", "x-api-key": gw.key},
         content=b"{",
         timeout=10,
     )
     assert response.status_code == 400
     row = wait_for_row(request_id(response))
-    assert (row.outcome, row.http_status, row.error_code, row.user_id) == (
+    assert (row.outcome, row.http_status, row.error_code, row.surface, row.user_id) == (
         "invalid",
         400,
         "invalid_json",
+        surface,
         gw.key_row.user_id,
     )
 
