@@ -161,6 +161,7 @@ class CredentialPool:
         # Bumped by every change signal: a load that began before one must not win over it.
         self._generation = 0
         self._refreshing: asyncio.Task[None] | None = None
+        self._loading: asyncio.Task[bool] | None = None
 
     async def all(self) -> list[RoutableCredential]:
         now = time.monotonic()
@@ -175,7 +176,7 @@ class CredentialPool:
                 self._generation += 1
         ttl = settings.CCSITE_CREDENTIAL_CACHE_SECONDS
         if self._loaded_at == float("-inf") or ttl <= 0:
-            await self._load()
+            await self._load_current()
         elif now - self._loaded_at > ttl and not self._refresh_running():
             self._refreshing = _in_background(self._refresh())
         return self._credentials
@@ -184,13 +185,30 @@ class CredentialPool:
         task = self._refreshing
         return task is not None and not task.done() and task.get_loop() is asyncio.get_running_loop()
 
-    async def _load(self) -> None:
+    async def _load_current(self) -> None:
+        """Load rows no older than the latest change signal, one read for all waiters.
+
+        Requests arriving together share one read (single flight). A read that a change
+        signal overtook is discarded and read again, so no waiter returns the snapshot from
+        before the change (or the empty one from before the first load).
+        """
+        while True:
+            task = self._loading
+            if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+                task = self._loading = asyncio.get_running_loop().create_task(self._load())
+            if await asyncio.shield(task):
+                return
+
+    async def _load(self) -> bool:
+        """Read the rows; False when a change signal arrived meanwhile (the read is stale)."""
         generation = self._generation
         loaded = await sync_to_async(_load_credentials)()
-        if generation == self._generation:
-            self._disabling &= {entry.id for entry in loaded if entry.enabled}
-            self._credentials = [self._overridden(entry) for entry in loaded]
-            self._loaded_at = time.monotonic()
+        if generation != self._generation:
+            return False
+        self._disabling &= {entry.id for entry in loaded if entry.enabled}
+        self._credentials = [self._overridden(entry) for entry in loaded]
+        self._loaded_at = time.monotonic()
+        return True
 
     async def _refresh(self) -> None:
         try:
