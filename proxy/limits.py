@@ -205,14 +205,25 @@ async def _check_budget(
         admission.reservations.append(Reservation(name, FOREVER, amount, reset_at, kind))
 
 
+def check_model(limits: KeyLimits | None, client_model: str, upstream_model: str) -> None:
+    """Raise LimitRefused (403 ``model_not_allowed``) when the key may not use the model.
+
+    ``client_model`` is the name the client sent (an id, an alias), ``upstream_model`` the
+    catalog id it resolved to: either one matching the key's allowed models admits it.
+    Generation and ``GET /v1/models/{id}`` refuse with the same error.
+    """
+    rule = limits.models if limits is not None else None
+    if rule is not None and not rule.allows(client_model, upstream_model):
+        allowed = ", ".join(rule.patterns)
+        message = f"The model {client_model!r} is not allowed for this key (allowed: {allowed})."
+        raise LimitRefused(ClientError(PERMISSION, message, code="model_not_allowed"))
+
+
 async def admit(
     limits: KeyLimits, *, client_model: str, upstream_model: str, estimated_input_tokens: int
 ) -> Admission:
     """Check every limit of the key and its user; hold what was taken, or raise LimitRefused."""
-    if limits.models is not None and not limits.models.allows(client_model, upstream_model):
-        allowed = ", ".join(limits.models.patterns)
-        message = f"The model {client_model!r} is not allowed for this key (allowed: {allowed})."
-        raise LimitRefused(ClientError(PERMISSION, message, code="model_not_allowed"))
+    check_model(limits, client_model, upstream_model)
     admission = Admission(shared_state(), upstream_model)
     estimate = max(1, estimated_input_tokens)
     try:

@@ -15,7 +15,6 @@ import httpx
 import pytest
 
 from accounts.models import ClientKey
-from accounts.services import limits_update
 from tests.live import daphne_process, free_port
 from usage.models import RequestLog
 
@@ -26,12 +25,6 @@ MODEL = "deepseek/deepseek-v4-flash"
 
 def chat_body(text: str = "hi", **extra: Any) -> dict[str, Any]:
     return {"model": MODEL, "messages": [{"role": "user", "content": text}], **extra}
-
-
-def limit_key(live, **changes: object) -> ClientKey:
-    key = ClientKey.objects.get(prefix=live.key[:16])
-    limits_update(target=key, changes=changes)
-    return key
 
 
 def peak_in_flight(records: list[dict[str, Any]]) -> int:
@@ -70,7 +63,7 @@ def wait_until(check, timeout: float = 5.0) -> None:
 
 
 def test_fifty_concurrent_requests_never_exceed_a_cap_of_three(live):
-    limit_key(live, concurrent_limit=3)
+    live.limit_key(concurrent_limit=3)
     responses = asyncio.run(fire(live, 50, chat_body("[sim:text first_delay_ms=300] hi")))
     statuses = [response.status_code for response in responses]
     assert set(statuses) <= {200, 429}, statuses
@@ -90,7 +83,7 @@ def test_fifty_concurrent_requests_never_exceed_a_cap_of_three(live):
 
 def test_a_token_budget_is_not_overshot_by_fifty_concurrent_requests(live):
     budget = 2_000
-    limit_key(live, budget_tokens=budget, budget_period="day")
+    live.limit_key(budget_tokens=budget, budget_period="day")
     responses = asyncio.run(fire(live, 50, chat_body("[sim:text first_delay_ms=200 input=150] hi")))
     served = [response for response in responses if response.status_code == 200]
     refused = [response for response in responses if response.status_code != 200]
@@ -114,7 +107,7 @@ def test_a_token_budget_is_not_overshot_by_fifty_concurrent_requests(live):
 
 
 def test_slots_are_released_after_an_upstream_error(live):
-    limit_key(live, concurrent_limit=1)
+    live.limit_key(concurrent_limit=1)
     failed = asyncio.run(fire(live, 1, chat_body("[sim:http-500] hi")))[0]
     assert failed.status_code == 502
     ok = asyncio.run(fire(live, 1, chat_body()))[0]
@@ -122,7 +115,7 @@ def test_slots_are_released_after_an_upstream_error(live):
 
 
 def test_slots_are_released_when_the_client_disconnects(live):
-    limit_key(live, concurrent_limit=1)
+    live.limit_key(concurrent_limit=1)
     # A stream that would run for 8 s; the client leaves after its first bytes.
     with httpx.stream(
         "POST",
@@ -149,7 +142,7 @@ def test_slots_are_released_when_the_client_disconnects(live):
 
 @pytest.mark.parametrize("surface", ["openai", "anthropic"])
 def test_requests_per_minute_refuse_then_reset(live, surface):
-    limit_key(live, rpm_limit=2)
+    live.limit_key(rpm_limit=2)
     if surface == "anthropic":
         path, body = (
             "/v1/messages",
@@ -181,7 +174,7 @@ def test_requests_per_minute_refuse_then_reset(live, surface):
 
 
 def test_a_model_outside_the_allowed_list_gets_403_without_an_upstream_call(live):
-    limit_key(live, allowed_models=["claude-*", "gpt-5.4"])
+    live.limit_key(allowed_models=["claude-*", "gpt-5.4"])
     refused = asyncio.run(fire(live, 1, chat_body()))[0]
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "model_not_allowed"
@@ -208,7 +201,7 @@ def two_gateways_on_one_redis(redis_server, simulator, django_db_setup, django_d
 
 
 def test_two_gateways_sharing_redis_share_one_concurrency_cap(live, two_gateways_on_one_redis):
-    limit_key(live, concurrent_limit=3)
+    live.limit_key(concurrent_limit=3)
     gateways = [replace(live, url=gateway.url) for gateway in two_gateways_on_one_redis]
     for gateway in gateways:  # warm both processes up (key cache, connections)
         assert asyncio.run(fire(gateway, 1, chat_body())).pop().status_code == 200
@@ -247,8 +240,7 @@ def logged_rows(key: ClientKey, count: int, timeout: float = 10.0) -> list[Reque
 
 @pytest.mark.parametrize("surface", ["openai", "anthropic"])
 def test_v1_me_reports_limits_with_their_use_and_the_logged_usage(live, surface):
-    key = limit_key(
-        live,
+    key = live.limit_key(
         rpm_limit=50,
         concurrent_limit=4,
         budget_tokens=100_000,
@@ -302,7 +294,7 @@ def test_v1_me_errors_are_in_the_callers_envelope(live):
 
 def test_a_limit_change_reaches_a_running_gateway_within_a_second(live):
     assert asyncio.run(fire(live, 1, chat_body()))[0].status_code == 200  # cached, unlimited
-    limit_key(live, allowed_models=["claude-*"])
+    live.limit_key(allowed_models=["claude-*"])
     changed_at = time.monotonic()
 
     def refused() -> bool:
