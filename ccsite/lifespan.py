@@ -8,7 +8,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 
 from ccsite.shutdown import on_shutdown, run_shutdown_hooks
-from proxy import credential_writer, routing
+from proxy import credential_writer, limits, routing
 from proxy.upstream.client import close_upstream_client
 
 
@@ -19,8 +19,10 @@ async def _flush_request_log() -> None:
     await sync_to_async(writer.shutdown, thread_sensitive=False)()
 
 
-# In this order: routing state and credential facts are settled while the upstream client is
-# still open, and the request log is flushed last, after the outcomes of cancelled requests.
+# In this order: limits and routing state and credential facts are settled while the upstream
+# client is still open, and the request log is flushed last, after the outcomes of cancelled
+# requests.
+on_shutdown(limits.settle)
 on_shutdown(routing.settle)
 on_shutdown(credential_writer.flush)
 on_shutdown(close_upstream_client)
