@@ -231,11 +231,24 @@ class MemoryState:
         return None
 
 
-# KEYS[1] counter key prefix; ARGV: window_ms, amount, limit (-1 = none), expire_at_ms (-1 =
-# the window's end + 1 s). Server clock.
-_HIT = """
+# Lua pieces every script shares: the server's clock in ms; for a slot set (KEYS[1], token ->
+# expiry ms), drop expired slots, and keep the set itself until its last slot expires.
+_NOW_MS = """
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+_PRUNE_SLOTS = _NOW_MS + "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms)\n"
+_KEEP_UNTIL_LAST_SLOT = """
+local latest = tonumber(redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2])
+redis.call('PEXPIREAT', KEYS[1], latest + 1000)
+return 1
+"""
+
+# KEYS[1] counter key prefix; ARGV: window_ms, amount, limit (-1 = none), expire_at_ms (-1 =
+# the window's end + 1 s). Server clock.
+_HIT = (
+    _NOW_MS
+    + """
 local window_ms = tonumber(ARGV[1])
 local index = math.floor(now_ms / window_ms)
 local key = KEYS[1] .. ':' .. index
@@ -251,39 +264,36 @@ if expire_ms < 0 then expire_ms = reset_ms + 1000 end
 redis.call('PEXPIREAT', key, expire_ms)
 return {1, total, reset_ms}
 """
+)
 
 # KEYS[1] sorted set token -> expiry ms; ARGV: limit, ttl_ms, token.
-_ACQUIRE = """
-local t = redis.call('TIME')
-local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms)
+_ACQUIRE = (
+    _PRUNE_SLOTS
+    + """
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
 local expires = now_ms + tonumber(ARGV[2])
 redis.call('ZADD', KEYS[1], expires, ARGV[3])
-local latest = tonumber(redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2])
-redis.call('PEXPIREAT', KEYS[1], latest + 1000)
-return 1
 """
+    + _KEEP_UNTIL_LAST_SLOT
+)
 
 # KEYS[1] sorted set; ARGV: ttl_ms, token.
-_RENEW = """
-local t = redis.call('TIME')
-local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms)
+_RENEW = (
+    _PRUNE_SLOTS
+    + """
 if not redis.call('ZSCORE', KEYS[1], ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], now_ms + tonumber(ARGV[1]), ARGV[2])
-local latest = tonumber(redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2])
-redis.call('PEXPIREAT', KEYS[1], latest + 1000)
-return 1
 """
+    + _KEEP_UNTIL_LAST_SLOT
+)
 
 # KEYS[1] sorted set.
-_COUNT = """
-local t = redis.call('TIME')
-local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms)
+_COUNT = (
+    _PRUNE_SLOTS
+    + """
 return redis.call('ZCARD', KEYS[1])
 """
+)
 
 
 class RedisState:
