@@ -22,7 +22,7 @@ async def _flush_request_log() -> None:
 # upstream client is still open, and the request log is flushed last, after the outcomes of cancelled requests
 # (ccsite.shutdown cancels and unwinds requests still open before any hook runs). Last, this
 # process's live gauges leave the shared metrics folder.
-on_shutdown(limits.settle_pending)
+on_shutdown(limits.settle)
 on_shutdown(routing.settle)
 on_shutdown(credential_writer.flush)
 on_shutdown(close_upstream_client)

@@ -188,7 +188,7 @@ CCSITE_IDLE_CONNECTION_TIMEOUT = env_float("CCSITE_IDLE_CONNECTION_TIMEOUT", 75.
 CCSITE_KEY_CACHE_SECONDS = env_float("CCSITE_KEY_CACHE_SECONDS", 5.0)
 # Per-user limits: a concurrency slot whose request never ended (its process died) is freed
 # after this many seconds; keep it above the longest request you serve.
-CCSITE_LIMIT_SLOT_SECONDS = env_float("CCSITE_LIMIT_SLOT_SECONDS", 900.0)
+CCSITE_LIMIT_SLOT_SECONDS = env_float("CCSITE_LIMIT_SLOT_SECONDS", 900.0, minimum=1.0)
 # For benchmarks only: serve /v1 without client keys, to measure what authentication costs.
 # Refused unless the server answers only on loopback names, so it cannot be exposed by mistake.
 CCSITE_AUTH_DISABLED = env_bool("CCSITE_AUTH_DISABLED", False)

@@ -9,6 +9,7 @@ leaves one ``RequestOutcome``: refused, failed, cancelled or served.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
@@ -19,8 +20,10 @@ from proxy.imagefetch import fetch_remote_images
 from proxy.limits import LimitRefused, admit
 from proxy.outcomes import CLIENT_CLOSED_REQUEST, RequestOutcome, record_outcome
 from proxy.request_meta import start_outcome
+from proxy.requests import parse_and_translate
 from proxy.routing import open_upstream
 from proxy.streaming import failure_outcome, respond
+from proxy.token_calibration import calibrated_estimate
 from proxy.translate.encoding import Encoder
 from proxy.translate.errors import FailedResponse, InvalidRequest, invalid_request_error
 from proxy.translate.token_count import estimate_input_tokens
@@ -139,3 +142,47 @@ async def generate(
         record_outcome(outcome)  # cancelled while opening: the client went away
         raise
     return await respond(stream, make_encoder(), outcome, streaming=streaming)
+
+
+class Translated(Protocol):
+    """What every surface's parsed request carries (ChatRequest, MessagesRequest, ...)."""
+
+    @property
+    def upstream(self) -> UpstreamRequest: ...
+
+    @property
+    def stream(self) -> bool: ...
+
+
+P = TypeVar("P", bound=Translated)
+
+
+async def serve_translated(
+    request: HttpRequest,
+    surface: str,
+    translate: Callable[[dict[str, Any]], P],
+    make_encoder: Callable[[P, tuple[int, int]], Encoder],
+) -> HttpResponse | StreamingHttpResponse:
+    """The body of every generating /v1 view: ``translate(body)`` the client's JSON body (in a
+    worker thread when the body is big, ``proxy.requests.parse_and_translate``; so
+    ``translate`` must be thread-safe), record a request it refuses, estimate its input
+    tokens, then ``generate`` with ``make_encoder(parsed, (calibrated, raw) estimate)``."""
+    principal: KeyPrincipal | None = request.auth  # type: ignore[attr-defined]
+
+    def translated(body: dict[str, Any]) -> tuple[P, tuple[int, int]]:
+        parsed = translate(body)
+        return parsed, calibrated_estimate(parsed.upstream)
+
+    def refused(body: dict[str, Any], exc: InvalidRequest) -> None:
+        record_refusal(request, surface, principal, body, exc)
+
+    parsed, estimate = await parse_and_translate(request, translated, refused)
+    return await generate(
+        request,
+        surface,
+        principal,
+        parsed.upstream,
+        lambda: make_encoder(parsed, estimate),
+        streaming=parsed.stream,
+        input_estimate=estimate,
+    )

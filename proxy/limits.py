@@ -11,7 +11,10 @@ is one atomic operation, so concurrent requests cannot overshoot a cap.
 ``Admission.settle`` runs once when the request ends (success, error, client disconnect): it
 gives the slot back and replaces each reservation by the real usage (or keeps the estimate
 when none arrived). So a budget can be overshot only by the reconciliation of requests already
-admitted. A slot held by a process that died expires after CCSITE_LIMIT_SLOT_SECONDS.
+admitted. While a request runs, this process renews its slots in the background (one call
+for all of them every CCSITE_LIMIT_SLOT_SECONDS / 3, ``ccsite.sharedstate.HeldSlots``), so a
+request that lasts longer than that keeps its slot; a slot held by a process that died is no
+longer renewed and expires CCSITE_LIMIT_SLOT_SECONDS after its last renewal.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from functools import lru_cache
 from django.conf import settings
 
 from accounts.limits import MICRO_USD, KeyLimits, Limits, period_bounds
-from ccsite.sharedstate import SharedState, shared_state
+from ccsite.sharedstate import HeldSlots, SharedState, shared_state
 from proxy import outcomes
 from proxy.outcomes import RequestOutcome
 from proxy.translate.errors import PERMISSION, QUOTA, RATE_LIMIT, ClientError
@@ -38,10 +41,16 @@ from usage.pricing import Prices, cost_usd
 logger = logging.getLogger(__name__)
 
 MINUTE = 60.0
-# Budget counters carry their calendar period in their name, so their window never has to turn.
+# Budget counters carry their calendar period in their name, so their window never has to turn;
+# they are stored until their period ends plus this grace (late settlements, clock skew), then
+# forgotten, so the shared state does not grow with every period.
 FOREVER = 1e10
+BUDGET_GRACE_SECONDS = 3600.0
 # How long a refused client should wait when only a concurrency slot was missing.
 CONCURRENCY_RETRY_SECONDS = 1.0
+
+# The slots of this process's running requests, kept alive while they run.
+held_slots = HeldSlots(lambda: settings.CCSITE_LIMIT_SLOT_SECONDS)
 
 PriceSource = Callable[[str], Prices | None]
 # The request log's pricing seam (catalog prices): one source of cost for logs and budgets.
@@ -69,6 +78,10 @@ class Reservation:
     amount: int
     reset_at: float
     kind: str  # "requests", "tokens" or "cost"
+    expires_at: float | None = None  # when the shared state may forget the counter
+
+    async def add(self, state: SharedState, amount: int) -> None:
+        await state.hit(self.name, self.window, amount=amount, expires_at=self.expires_at)
 
 
 @dataclass(slots=True)
@@ -85,9 +98,7 @@ class Admission:
         """Release the slots; reconcile tokens and cost with the real usage (idempotent)."""
         if self.settled:
             return
-        self.settled = True
-        for name, token in self.slots:
-            await self.state.release_slot(name, token)
+        await self._release_slots()
         if usage is None:
             return  # no usage arrived: the reservation stands as the best estimate
         for reservation in self.reservations:
@@ -101,15 +112,19 @@ class Admission:
             if delta < 0 and time.time() >= reservation.reset_at:
                 continue
             if delta:
-                await self.state.hit(reservation.name, reservation.window, amount=delta)
+                await reservation.add(self.state, delta)
 
-    async def undo(self) -> None:
+    async def _release_slots(self) -> None:
         self.settled = True
         for name, token in self.slots:
+            held_slots.drop(token)
             await self.state.release_slot(name, token)
+
+    async def undo(self) -> None:
+        await self._release_slots()
         for reservation in self.reservations:
             if time.time() < reservation.reset_at:
-                await self.state.hit(reservation.name, reservation.window, amount=-reservation.amount)
+                await reservation.add(self.state, -reservation.amount)
 
 
 def _when(reset_at: float) -> str:
@@ -184,12 +199,14 @@ async def _check_scope(
             )
             raise _refusal(message, "rate_limit_concurrency", time.time() + CONCURRENCY_RETRY_SECONDS)
         admission.slots.append((names["concurrent"], token))
+        held_slots.hold(state, names["concurrent"], token)
 
 
 async def _check_budget(
     admission: Admission, who: str, names: dict[str, str], limits: Limits, estimate: int
 ) -> None:
     reset_at = period_bounds(limits.period)[2].timestamp()
+    expires_at = reset_at + BUDGET_GRACE_SECONDS
     budgets = []
     if limits.budget_tokens is not None:
         budgets.append((names["budget_tokens"], limits.budget_tokens, estimate, "tokens"))
@@ -197,22 +214,33 @@ async def _check_budget(
         cost = max(1, cost_micro_usd(admission.model, Usage(input_tokens=estimate)))
         budgets.append((names["budget_cost"], limits.budget_micro_usd, cost, "cost"))
     for name, limit, amount, kind in budgets:
-        count = await admission.state.hit(name, FOREVER, amount, limit)
+        count = await admission.state.hit(name, FOREVER, amount, limit, expires_at=expires_at)
         if not count.allowed:
             shown = f"{limit} tokens" if kind == "tokens" else f"{limit / 1_000_000:.2f} USD (estimated)"
             message = f"Budget of {who} used up: {shown} per {limits.period}; {_when(reset_at)}."
             raise _refusal(message, "budget_exhausted", reset_at, quota=True)
-        admission.reservations.append(Reservation(name, FOREVER, amount, reset_at, kind))
+        admission.reservations.append(Reservation(name, FOREVER, amount, reset_at, kind, expires_at))
+
+
+def check_model(limits: KeyLimits | None, client_model: str, upstream_model: str) -> None:
+    """Raise LimitRefused (403 ``model_not_allowed``) when the key may not use the model.
+
+    ``client_model`` is the name the client sent (an id, an alias), ``upstream_model`` the
+    catalog id it resolved to: either one matching the key's allowed models admits it.
+    Generation and ``GET /v1/models/{id}`` refuse with the same error.
+    """
+    rule = limits.models if limits is not None else None
+    if rule is not None and not rule.allows(client_model, upstream_model):
+        allowed = ", ".join(rule.patterns)
+        message = f"The model {client_model!r} is not allowed for this key (allowed: {allowed})."
+        raise LimitRefused(ClientError(PERMISSION, message, code="model_not_allowed"))
 
 
 async def admit(
     limits: KeyLimits, *, client_model: str, upstream_model: str, estimated_input_tokens: int
 ) -> Admission:
     """Check every limit of the key and its user; hold what was taken, or raise LimitRefused."""
-    if limits.models is not None and not limits.models.allows(client_model, upstream_model):
-        allowed = ", ".join(limits.models.patterns)
-        message = f"The model {client_model!r} is not allowed for this key (allowed: {allowed})."
-        raise LimitRefused(ClientError(PERMISSION, message, code="model_not_allowed"))
+    check_model(limits, client_model, upstream_model)
     admission = Admission(shared_state(), upstream_model)
     estimate = max(1, estimated_input_tokens)
     try:
@@ -234,17 +262,18 @@ def settle_later(admission: Admission, usage: Usage | None) -> None:
     task.add_done_callback(_pending.discard)
 
 
-async def settle_pending() -> None:
-    """Wait for the settlements under way (a shutdown hook: slots given back, usage counted)."""
-    if _pending:
-        await asyncio.gather(*list(_pending), return_exceptions=True)
-
-
 async def _settle(admission: Admission, usage: Usage | None) -> None:
     try:
         await admission.settle(usage)
     except Exception:  # Redis away: the slot expires by itself, the counters stay estimates
         logger.exception("could not settle a request's limits")
+
+
+async def settle() -> None:
+    """Finish the settlements in flight and stop renewing slots (shutdown, tests)."""
+    if _pending:
+        await asyncio.gather(*list(_pending), return_exceptions=True)
+    await held_slots.stop()
 
 
 def limits_recorder(outcome: RequestOutcome) -> None:

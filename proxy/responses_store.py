@@ -12,6 +12,7 @@ its items (``store: false``, as Codex does), or a shared store is needed (not bu
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -37,6 +38,9 @@ class ResponseStore:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._entries: OrderedDict[tuple[int, str], _Entry] = OrderedDict()
+        # A big request is translated (and its chain looked up) in a worker thread while the
+        # loop saves other responses: the order of entries is updated under this lock.
+        self._lock = threading.Lock()
 
     def save(
         self, key_id: int, response_id: str, *, parent: str | None, items: Sequence[dict[str, Any]]
@@ -44,9 +48,11 @@ class ResponseStore:
         limit, ttl = settings.CCSITE_RESPONSES_STORE_MAX, settings.CCSITE_RESPONSES_STORE_SECONDS
         if limit <= 0 or ttl <= 0:
             return
-        self._entries[(key_id, response_id)] = _Entry(parent, list(items), self._clock() + ttl)
-        while len(self._entries) > limit:
-            self._entries.popitem(last=False)
+        entry = _Entry(parent, list(items), self._clock() + ttl)
+        with self._lock:
+            self._entries[(key_id, response_id)] = entry
+            while len(self._entries) > limit:
+                self._entries.popitem(last=False)
 
     def conversation(self, key_id: int, response_id: str) -> list[dict[str, Any]]:
         """Every item up to and including ``response_id``'s output, oldest first.
@@ -54,6 +60,10 @@ class ResponseStore:
         Raises InvalidRequest (400, ``previous_response_not_found``) when this key has no such
         response (never made, expired, or made with another key).
         """
+        with self._lock:
+            return self._conversation(key_id, response_id)
+
+    def _conversation(self, key_id: int, response_id: str) -> list[dict[str, Any]]:
         now = self._clock()
         ttl = settings.CCSITE_RESPONSES_STORE_SECONDS
         chain: list[_Entry] = []
@@ -73,7 +83,8 @@ class ResponseStore:
         return [item for entry in reversed(chain) for item in entry.items]
 
     def clear(self) -> None:
-        self._entries.clear()
+        with self._lock:
+            self._entries.clear()
 
 
 response_store = ResponseStore()

@@ -59,7 +59,7 @@ from accounts.crypto import CredentialDecryptError, decrypt_secret
 from accounts.keycache import KeyPrincipal
 from accounts.models import UpstreamCredential
 from ccsite import invalidation
-from ccsite.sharedstate import SharedState, Until, shared_state
+from ccsite.sharedstate import HeldSlots, SharedState, Until, shared_state
 from proxy import credential_writer, metrics, routing_policies, routing_settings
 from proxy.auth import PassthroughPrincipal
 from proxy.outcomes import RequestOutcome
@@ -267,26 +267,7 @@ def _affinity(session: str) -> str:
 
 
 # Slots held by this process, renewed in the background so long streams keep theirs.
-_held: dict[str, str] = {}  # token -> slot name
-_renewer: asyncio.Task[None] | None = None
-
-
-async def _renew_forever(state: SharedState) -> None:
-    ttl = settings.CCSITE_ROUTING_SLOT_TTL
-    while _held:
-        await asyncio.sleep(ttl / 3)
-        for token, name in list(_held.items()):
-            try:
-                await state.renew_slot(name, token, ttl)
-            except Exception:
-                logger.warning("could not renew a concurrency slot", exc_info=True)
-
-
-def _start_renewer(state: SharedState) -> None:
-    global _renewer
-    loop = asyncio.get_running_loop()
-    if _renewer is None or _renewer.done() or _renewer.get_loop() is not loop:
-        _renewer = loop.create_task(_renew_forever(state))
+held_slots = HeldSlots(lambda: settings.CCSITE_ROUTING_SLOT_TTL)
 
 
 _background: set[asyncio.Task[None]] = set()
@@ -469,8 +450,7 @@ class RoutingChooser:
         self._slot = (name, token)
         self._slot_label = entry.credential.label
         metrics.CREDENTIAL_IN_FLIGHT.labels(self._slot_label).inc()
-        _held[token] = name
-        _start_renewer(self.state)
+        held_slots.hold(self.state, name, token)
         return True
 
     def _use(self, entry: RoutableCredential) -> None:
@@ -485,7 +465,7 @@ class RoutingChooser:
         slot, self._slot = self._slot, None
         if slot is not None:
             metrics.CREDENTIAL_IN_FLIGHT.labels(self._slot_label).dec()
-            _held.pop(slot[1], None)
+            held_slots.drop(slot[1])
             _in_background(self.state.release_slot(*slot))
 
     # The CredentialChooser protocol (called by the upstream client).
@@ -725,10 +705,6 @@ def install() -> None:
 
 async def settle() -> None:
     """Finish slot releases in flight and stop the renewer (shutdown, tests)."""
-    global _renewer
     if _background:
         await asyncio.gather(*list(_background), return_exceptions=True)
-    renewer, _renewer = _renewer, None
-    if renewer is not None and not renewer.done() and renewer.get_loop() is asyncio.get_running_loop():
-        renewer.cancel()
-        await asyncio.gather(renewer, return_exceptions=True)
+    await held_slots.stop()

@@ -7,12 +7,16 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import anthropic
 import httpx
+import openai
 import pytest
 from asgiref.sync import SyncToAsync
 from django.db import connections
 
 from accounts.keycache import key_cache
+from accounts.models import ClientKey
+from accounts.services import limits_update
 from catalog import snapshot
 from catalog.models import Model, ModelAlias
 from catalog.seed import seed
@@ -133,6 +137,24 @@ class Live:
                 return records[-1]
             time.sleep(0.05)
         raise AssertionError(f"the simulator never saw {outcome!r}: {self.sim_requests()[-1:]}")
+
+    def openai_client(self) -> openai.OpenAI:
+        """The real OpenAI SDK on this gateway, validating every response strictly."""
+        return openai.OpenAI(
+            base_url=f"{self.url}/v1", api_key=self.key, max_retries=0, _strict_response_validation=True
+        )
+
+    def anthropic_client(self) -> anthropic.Anthropic:
+        """The real Anthropic SDK on this gateway, validating every response strictly."""
+        return anthropic.Anthropic(
+            base_url=self.url, api_key=self.key, max_retries=0, _strict_response_validation=True
+        )
+
+    def limit_key(self, **changes: object) -> ClientKey:
+        """Set limit fields (``accounts.services.limits_update``) on this test's client key."""
+        key = ClientKey.objects.get(prefix=self.key[:16])
+        limits_update(target=key, changes=changes)
+        return key
 
     def set_upstream_behaviour(self, **behaviour: Any) -> None:
         """Make the simulator treat this test's upstream key specially (e.g. scenario="http-401")."""

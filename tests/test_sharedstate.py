@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from ccsite.sharedstate import MemoryState, RedisState, SharedState
+from ccsite.sharedstate import HeldSlots, MemoryState, RedisState, SharedState
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -132,3 +132,61 @@ def test_memory_back_end_never_yields_to_the_loop():
     for coroutine in calls:
         with pytest.raises(StopIteration):
             coroutine.send(None)
+
+
+async def test_renew_slots_renews_many_at_once_and_counts_those_still_held(state, name):
+    tokens = [await state.acquire_slot(name, 3, 0.3) for _ in range(2)]
+    await asyncio.sleep(0.2)
+    renewed = await state.renew_slots([(name, token) for token in tokens] + [(name, "gone")], 0.3)
+    assert renewed == 2
+    await asyncio.sleep(0.2)  # past the first expiry, within the renewed one
+    assert await state.slots_in_use(name) == 2
+    assert await state.renew_slots([], 1) == 0
+
+
+async def test_a_counter_is_forgotten_at_its_expires_at(state, name):
+    if isinstance(state, MemoryState):
+        state.SWEEP_SECONDS = 0.0  # sweep at every hit: the test cannot wait a minute
+    count = await state.hit(name, 1e10, amount=5, expires_at=time.time() + 0.3)
+    assert count.total == 5 and (await state.window_total(name, 1e10)).total == 5
+    await asyncio.sleep(0.4)
+    await state.hit(name + ":other", 60)  # any later hit lets the memory back end sweep
+    assert (await state.window_total(name, 1e10)).total == 0
+
+
+async def test_an_endless_window_counter_gets_the_redis_ttl_it_asks_for(redis_server, name):
+    state = RedisState(redis_server.url)
+    try:
+        await state.hit(name, 1e10, amount=1, expires_at=time.time() + 3600)
+        ttl_ms = await state._redis().pttl(f"ccsite:{name}:0")
+        assert 3_590_000 < ttl_ms <= 3_600_000
+        await state.hit(name + ":plain", 60)  # without expires_at: the window's end + 1 s
+        assert 0 < await state._redis().pttl(f"ccsite:{name}:plain:{int(time.time() // 60)}") <= 61_000
+    finally:
+        await state.close()
+
+
+async def test_held_slots_outlive_their_ttl_until_dropped_then_expire(state, name):
+    held = HeldSlots(lambda: 0.3)
+    renewals: list[int] = []
+    renew_slots = state.renew_slots
+
+    async def counting(slots, ttl):
+        renewals.append(len(slots))
+        return await renew_slots(slots, ttl)
+
+    state.renew_slots = counting
+    tokens = [await state.acquire_slot(name, 2, 0.3) for _ in range(2)]
+    for token in tokens:
+        held.hold(state, name, token)
+    await asyncio.sleep(1.0)  # three TTLs: alive only because they were renewed
+    assert await state.slots_in_use(name) == 2
+    assert await state.acquire_slot(name, 2, 0.3) is None
+    assert renewals and set(renewals) == {2}  # one call per round renews both
+    assert len(renewals) <= 11  # one round every ttl/3 (0.1 s), whatever the requests do
+    # A crashed process renews nothing: its slots expire one TTL after the last renewal.
+    for token in tokens:
+        held.drop(token)
+    await asyncio.sleep(0.45)
+    assert await state.slots_in_use(name) == 0
+    await held.stop()

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from proxy.translate.events import Finish, Usage
-from proxy.translate.jsonfast import dumps_str
+from proxy.translate.jsonfast import JSONDecodeError, dumps_str, loads
 
 
 class StopKind(StrEnum):
@@ -18,6 +18,10 @@ class StopKind(StrEnum):
     CONTENT_FILTER = "content_filter"
     PAUSE = "pause"
     STOP_SEQUENCE = "stop_sequence"
+
+
+# Finishes after which the text should be the complete JSON answer (response_format checks).
+JSON_CHECKED_STOPS = frozenset({StopKind.END, StopKind.PAUSE, StopKind.STOP_SEQUENCE})
 
 
 def stop_kind(finish: Finish | None, *, saw_tool_calls: bool) -> StopKind:
@@ -87,6 +91,29 @@ def anthropic_usage(usage: Usage) -> dict[str, Any]:
 def tool_arguments_json(arguments: Mapping[str, Any]) -> str:
     """A tool call's arguments as the JSON string OpenAI clients expect."""
     return dumps_str(arguments)
+
+
+def reconcile_arguments(streamed: str, final: Mapping[str, Any]) -> tuple[str, str]:
+    """(the call's arguments text, the suffix still to stream) once the upstream's final
+    ``tool-call`` brought the authoritative input after ``streamed`` fragments went out.
+
+    When the streamed text already says the same (to the letter or as JSON): that text and "".
+    When it is a prefix of the authoritative JSON: that JSON and the missing suffix. Otherwise
+    the authoritative JSON and "": fragments already sent cannot be taken back.
+    """
+    complete = tool_arguments_json(final)
+    if streamed == complete or _same_json(streamed, final):
+        return streamed, ""
+    if complete.startswith(streamed):
+        return complete, complete[len(streamed) :]
+    return complete, ""
+
+
+def _same_json(text: str, value: Mapping[str, Any]) -> bool:
+    try:
+        return bool(loads(text) == value)
+    except JSONDecodeError:
+        return False
 
 
 class StopScanner:

@@ -153,8 +153,9 @@ def _refuse_unsupported(body: Mapping[str, Any]) -> None:
             raise InvalidRequest(f"'{key}' is deprecated and not supported; use 'tools'.", param=key)
 
 
-def _text_parts(content: Any, param: str, *, allowed: tuple[str, ...] = ("text",)) -> list[str]:
-    """The texts of a string or a list of text parts (system, developer, tool, assistant)."""
+def text_parts(content: Any, param: str, allowed: tuple[str, ...] = ("text",)) -> list[str]:
+    """The texts of a string or a list of text parts of the ``allowed`` types (Chat and
+    Responses): ``refusal`` parts carry their text in ``refusal``, every other kind in ``text``."""
     if isinstance(content, str):
         return [content]
     if not isinstance(content, list):
@@ -167,11 +168,31 @@ def _text_parts(content: Any, param: str, *, allowed: tuple[str, ...] = ("text",
                 f"Unsupported content part type {kind!r} here; expected {' or '.join(allowed)}.",
                 param=f"{param}[{index}].type",
             )
-        text = part.get(kind)  # "text" parts carry text, "refusal" parts carry refusal
+        key = "refusal" if kind == "refusal" else "text"
+        text = part.get(key)
         if not isinstance(text, str):
-            raise InvalidRequest(f"A {kind} part needs a string '{kind}'.", param=f"{param}[{index}].{kind}")
+            raise InvalidRequest(f"A {kind} part needs a string '{key}'.", param=f"{param}[{index}].{key}")
         texts.append(text)
     return texts
+
+
+def tool_call_part(
+    call_names: dict[str, str], call_id: str, name: str, arguments: dict[str, Any]
+) -> ToolCallPart:
+    """A client's earlier tool call as a wire part; remembers its name for the result (§6)."""
+    call_names[call_id] = name
+    return {"type": "tool-call", "toolCallId": call_id, "toolName": name, "input": arguments}
+
+
+def tool_result_part(call_names: Mapping[str, str], call_id: str, texts: list[str]) -> Part:
+    """A client's tool result as a wire part: its text parts joined by a newline (§6)."""
+    return {
+        "type": "tool-result",
+        "toolCallId": call_id,
+        # §6: the name comes from the earlier call; the CLI says "unknown" when none matches.
+        "toolName": call_names.get(call_id, "unknown"),
+        "output": {"type": "text", "value": "\n".join(texts)},
+    }
 
 
 def _arguments(raw: Any, param: str) -> dict[str, Any]:
@@ -205,7 +226,7 @@ class _Conversation:
         # `name` (participant name) is dropped: the upstream has no field for it (§6).
         if role in ("system", "developer"):
             # §14: every peer lifts system and developer text into params.system, in order.
-            self.system.extend(text for text in _text_parts(content, f"{param}.content") if text)
+            self.system.extend(text for text in text_parts(content, f"{param}.content") if text)
         elif role == "user":
             self.messages.append({"role": "user", "content": self._user_parts(content, f"{param}.content")})
         elif role == "assistant":
@@ -259,9 +280,7 @@ class _Conversation:
         if isinstance(reasoning, str) and reasoning:
             parts.append({"type": "reasoning", "text": reasoning})  # §14: reasoning first (MAXE)
         content = message.get("content")
-        texts = (
-            [] if content is None else _text_parts(content, f"{param}.content", allowed=("text", "refusal"))
-        )
+        texts = [] if content is None else text_parts(content, f"{param}.content", ("text", "refusal"))
         refusal = message.get("refusal")
         if isinstance(refusal, str):
             texts.append(refusal)  # what the model said; the upstream has no refusal part
@@ -282,10 +301,8 @@ class _Conversation:
             raise InvalidRequest("A tool call needs a string 'id'.", param=f"{param}.id")
         if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
             raise InvalidRequest("A tool call needs 'function.name'.", param=f"{param}.function.name")
-        name = function["name"]
-        self.call_names[call_id] = name
         arguments = _arguments(function.get("arguments"), f"{param}.function.arguments")
-        return {"type": "tool-call", "toolCallId": call_id, "toolName": name, "input": arguments}
+        return tool_call_part(self.call_names, call_id, function["name"], arguments)
 
     def _tool_result(self, message: Mapping[str, Any], param: str) -> Part:
         call_id = message.get("tool_call_id")
@@ -294,14 +311,8 @@ class _Conversation:
                 "A tool message needs a string 'tool_call_id'.", param=f"{param}.tool_call_id"
             )
         content = message.get("content")
-        texts = [] if content is None else _text_parts(content, f"{param}.content")
-        return {
-            "type": "tool-result",
-            "toolCallId": call_id,
-            # §6: the name comes from the earlier call; the CLI says "unknown" when none matches.
-            "toolName": self.call_names.get(call_id, "unknown"),
-            "output": {"type": "text", "value": "\n".join(texts)},  # §6: text parts joined by \n
-        }
+        texts = [] if content is None else text_parts(content, f"{param}.content")
+        return tool_result_part(self.call_names, call_id, texts)
 
 
 def _messages(body: Mapping[str, Any], *, allow_remote_images: bool) -> _Conversation:

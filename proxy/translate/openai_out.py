@@ -29,10 +29,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proxy.translate.common import (
+    JSON_CHECKED_STOPS,
     OPENAI_FINISH_REASONS,
     StopKind,
     StopScanner,
     openai_usage,
+    reconcile_arguments,
     stop_kind,
     tool_arguments_json,
 )
@@ -56,8 +58,6 @@ from proxy.translate.sse import DONE, comment_frame, data_frame
 from proxy.translate.token_count import estimated_usage
 
 PING = comment_frame("ping")
-# Finishes after which the text should be the complete JSON answer.
-_JSON_CHECKED = frozenset({StopKind.END, StopKind.PAUSE, StopKind.STOP_SEQUENCE})
 
 
 @dataclass(slots=True)
@@ -285,23 +285,12 @@ class ChatEncoder:
     def _complete_call(self, call: _Call, final: dict[str, Any]) -> bytes:
         """Reconcile streamed fragments with the authoritative input (module docstring)."""
         call.input = final
-        streamed = "".join(call.streamed)
-        complete = tool_arguments_json(final)
-        if streamed == complete or self._same_json(streamed, final):
+        _, rest = reconcile_arguments("".join(call.streamed), final)
+        if not rest:
             return b""
-        if complete.startswith(streamed):
-            rest = complete[len(streamed) :]
-            self._relayed += len(rest)
-            call.streamed.append(rest)
-            return self._tool_delta(call, rest)
-        return b""
-
-    @staticmethod
-    def _same_json(text: str, value: dict[str, Any]) -> bool:
-        try:
-            return bool(loads(text) == value)
-        except JSONDecodeError:
-            return False
+        self._relayed += len(rest)
+        call.streamed.append(rest)
+        return self._tool_delta(call, rest)
 
     def _tool_delta(self, call: _Call, arguments: str, *, first: bool = False) -> bytes:
         if not self._streaming:
@@ -333,7 +322,7 @@ class ChatEncoder:
             self._ending_problem = _empty_length_error(self._request)
             return tail
         response_format = self._request.response_format
-        if response_format is not None and kind in _JSON_CHECKED:
+        if response_format is not None and kind in JSON_CHECKED_STOPS:
             text = "".join(self._text)
             # A body may be unwrapped from a code fence; streamed text already went out as is.
             if not self._streaming:

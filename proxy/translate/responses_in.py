@@ -40,6 +40,9 @@ from proxy.translate.openai_in import (
     _response_format,
     _typed,
     json_instruction,
+    text_parts,
+    tool_call_part,
+    tool_result_part,
 )
 from proxy.translate.reasoning_seal import open_sealed
 from proxy.translate.wire import Part, ToolDefinition, UpstreamRequest, WireMessage
@@ -131,27 +134,6 @@ def _flat_name(namespace: Any, name: Any) -> Any:
     return name
 
 
-def _texts(content: Any, param: str, allowed: tuple[str, ...]) -> list[str]:
-    """The texts of a string or a list of text parts of the allowed types."""
-    if isinstance(content, str):
-        return [content]
-    if not isinstance(content, list):
-        raise InvalidRequest("Message content must be a string or a list of content parts.", param=param)
-    texts: list[str] = []
-    for index, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, Mapping) else None
-        if kind not in allowed:
-            raise InvalidRequest(
-                f"Unsupported content part type {kind!r} here; expected {' or '.join(allowed)}.",
-                param=f"{param}[{index}].type",
-            )
-        text = part.get("refusal" if kind == "refusal" else "text")
-        if not isinstance(text, str):
-            raise InvalidRequest(f"A {kind} part needs a string text.", param=f"{param}[{index}]")
-        texts.append(text)
-    return texts
-
-
 class _Items:
     """Responses input items -> the upstream system text and wire messages (§6)."""
 
@@ -188,12 +170,12 @@ class _Items:
         role = item.get("role")
         content = item.get("content")
         if role in ("system", "developer"):
-            texts = _texts(content, f"{param}.content", ("input_text",))
+            texts = text_parts(content, f"{param}.content", ("input_text",))
             self.system.extend(text for text in texts if text)
         elif role == "user":
             self.messages.append({"role": "user", "content": self._user_parts(content, f"{param}.content")})
         elif role == "assistant":
-            texts = _texts(content, f"{param}.content", ("output_text", "input_text", "refusal"))
+            texts = text_parts(content, f"{param}.content", ("output_text", "input_text", "refusal"))
             parts: list[Part] = [{"type": "text", "text": text} for text in texts if text]
             self.messages.append({"role": "assistant", "content": parts})
         else:
@@ -242,9 +224,8 @@ class _Items:
             raise InvalidRequest("A function_call needs a string 'call_id'.", param=f"{param}.call_id")
         if not isinstance(name, str) or not name:
             raise InvalidRequest("A function_call needs a string 'name'.", param=f"{param}.name")
-        self.call_names[call_id] = name
         arguments = _arguments(item.get("arguments"), f"{param}.arguments")
-        call: Part = {"type": "tool-call", "toolCallId": call_id, "toolName": name, "input": arguments}
+        call = tool_call_part(self.call_names, call_id, name, arguments)
         self.messages.append({"role": "assistant", "content": [call]})
 
     def _function_call_output(self, item: Mapping[str, Any], param: str) -> None:
@@ -252,15 +233,8 @@ class _Items:
         if not isinstance(call_id, str) or not call_id:
             raise InvalidRequest("A function_call_output needs a string 'call_id'.", param=f"{param}.call_id")
         output = item.get("output")
-        texts = [] if output is None else _texts(output, f"{param}.output", ("input_text", "output_text"))
-        result: Part = {
-            "type": "tool-result",
-            "toolCallId": call_id,
-            # §6: the name comes from the earlier call; the CLI says "unknown" when none matches.
-            "toolName": self.call_names.get(call_id, "unknown"),
-            "output": {"type": "text", "value": "\n".join(texts)},
-        }
-        self.messages.append({"role": "tool", "content": [result]})
+        texts = [] if output is None else text_parts(output, f"{param}.output", ("input_text", "output_text"))
+        self.messages.append({"role": "tool", "content": [tool_result_part(self.call_names, call_id, texts)]})
 
     def _reasoning(self, item: Mapping[str, Any]) -> None:
         text = open_sealed(item.get("encrypted_content"), self.reasoning_key)

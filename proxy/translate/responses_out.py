@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from proxy.translate.common import StopKind, stop_kind, tool_arguments_json
+from proxy.translate.common import JSON_CHECKED_STOPS, StopKind, reconcile_arguments, stop_kind
 from proxy.translate.errors import ClientError, FailedResponse, upstream_error
 from proxy.translate.events import (
     ErrorEvent,
@@ -42,7 +42,7 @@ from proxy.translate.events import (
     Usage,
 )
 from proxy.translate.failures import FailureKind, UpstreamFailure
-from proxy.translate.jsonfast import JSONDecodeError, dumps, loads
+from proxy.translate.jsonfast import dumps
 from proxy.translate.openai_out import _json_error
 from proxy.translate.reasoning_seal import seal
 from proxy.translate.responses_in import ResponsesRequest
@@ -53,7 +53,6 @@ _TEXT_DELTA_HEAD = (
     b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":'
 )
 _TEXT_DELTA_TAIL = b',"logprobs":[]}\n\n'
-_JSON_CHECKED = frozenset({StopKind.END, StopKind.PAUSE, StopKind.STOP_SEQUENCE})
 # ResponseErrorCode has no upstream-specific values: rate limits and everything else.
 _RATE_LIMITED = frozenset({FailureKind.WINDOW, FailureKind.QUOTA})
 
@@ -377,16 +376,11 @@ class ResponsesEncoder:
         )
 
     def _complete_call(self, call: _Item, final: dict[str, Any]) -> bytes:
-        streamed, complete = call.streamed, tool_arguments_json(final)
+        call.arguments, rest = reconcile_arguments(call.streamed, final)
         frames = b""
-        if streamed == complete or _same_json(streamed, final):
-            call.arguments = streamed
-        else:
-            call.arguments = complete
-            if complete.startswith(streamed):
-                rest = complete[len(streamed) :]
-                call.parts[0].append(rest)
-                frames = self._arguments_delta(call, rest)
+        if rest:
+            call.parts[0].append(rest)
+            frames = self._arguments_delta(call, rest)
         return frames + self._finish_call(call)
 
     def _finish_call(self, call: _Item) -> bytes:
@@ -412,7 +406,7 @@ class ResponsesEncoder:
 
     def _json_problem(self, kind: StopKind) -> ClientError | None:
         response_format = self._request.response_format
-        if response_format is None or kind not in _JSON_CHECKED:
+        if response_format is None or kind not in JSON_CHECKED_STOPS:
             return None
         text = "".join(item.streamed for item in self._items if item.kind == "message").strip()
         return _json_error(text, response_format)
@@ -499,10 +493,3 @@ _CLOSED_PART: list[str] = []
 
 def _output_text(text: str) -> dict[str, Any]:
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
-
-
-def _same_json(text: str, value: dict[str, Any]) -> bool:
-    try:
-        return bool(loads(text) == value)
-    except JSONDecodeError:
-        return False

@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Router
 
 from proxy.auth import client_key_auth
-from proxy.generation import generate, record_refusal, resolve_model
+from proxy.generation import record_refusal, resolve_model, serve_translated
 from proxy.outcomes import ANTHROPIC_MESSAGES, COUNT_TOKENS, record_outcome
 from proxy.request_meta import start_outcome
 from proxy.requests import parse_and_translate
@@ -30,21 +30,15 @@ router = Router(auth=client_key_auth, tags=["anthropic"])
 
 @router.post("/messages")
 async def messages(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
-    def translate(body: dict[str, Any]) -> tuple[MessagesRequest, tuple[int, int]]:
-        parsed = parse_messages_request(
+    def translate(body: dict[str, Any]) -> MessagesRequest:
+        return parse_messages_request(
             body,
             request.headers,
             thinking_key=thinking_key(),
             allow_remote_images=settings.CCSITE_IMAGE_FETCH,
         )
-        return parsed, calibrated_estimate(parsed.upstream)
 
-    def refused(body: dict[str, Any], exc: InvalidRequest) -> None:
-        record_refusal(request, ANTHROPIC_MESSAGES, request.auth, body, exc)  # type: ignore[attr-defined]
-
-    parsed, estimate = await parse_and_translate(request, translate, refused)
-
-    def encoder() -> MessagesEncoder:
+    def encoder(parsed: MessagesRequest, estimate: tuple[int, int]) -> MessagesEncoder:
         return MessagesEncoder(
             parsed,
             message_id=f"msg_{secrets.token_hex(12)}",
@@ -52,15 +46,7 @@ async def messages(request: HttpRequest) -> HttpResponse | StreamingHttpResponse
             input_estimate=estimate[0],
         )
 
-    return await generate(
-        request,
-        ANTHROPIC_MESSAGES,
-        request.auth,  # type: ignore[attr-defined]
-        parsed.upstream,
-        encoder,
-        streaming=parsed.stream,
-        input_estimate=estimate,
-    )
+    return await serve_translated(request, ANTHROPIC_MESSAGES, translate, encoder)
 
 
 @router.post("/messages/count_tokens")

@@ -11,11 +11,8 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Router
 
 from proxy.auth import client_key_auth
-from proxy.generation import generate, record_refusal
+from proxy.generation import serve_translated
 from proxy.outcomes import OPENAI_CHAT
-from proxy.requests import parse_and_translate
-from proxy.token_calibration import calibrated_estimate
-from proxy.translate.errors import InvalidRequest
 from proxy.translate.openai_in import ChatRequest, parse_chat_request
 from proxy.translate.openai_out import ChatEncoder
 
@@ -24,16 +21,10 @@ router = Router(auth=client_key_auth, tags=["openai"])
 
 @router.post("/chat/completions")
 async def chat_completions(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
-    def translate(body: dict[str, Any]) -> tuple[ChatRequest, tuple[int, int]]:
-        chat = parse_chat_request(body, request.headers, allow_remote_images=settings.CCSITE_IMAGE_FETCH)
-        return chat, calibrated_estimate(chat.upstream)
+    def translate(body: dict[str, Any]) -> ChatRequest:
+        return parse_chat_request(body, request.headers, allow_remote_images=settings.CCSITE_IMAGE_FETCH)
 
-    def refused(body: dict[str, Any], exc: InvalidRequest) -> None:
-        record_refusal(request, OPENAI_CHAT, request.auth, body, exc)  # type: ignore[attr-defined]
-
-    chat, estimate = await parse_and_translate(request, translate, refused)
-
-    def encoder() -> ChatEncoder:
+    def encoder(chat: ChatRequest, estimate: tuple[int, int]) -> ChatEncoder:
         return ChatEncoder(
             chat,
             completion_id=f"chatcmpl-{secrets.token_hex(12)}",
@@ -43,12 +34,4 @@ async def chat_completions(request: HttpRequest) -> HttpResponse | StreamingHttp
             input_estimate=estimate[0],
         )
 
-    return await generate(
-        request,
-        OPENAI_CHAT,
-        request.auth,  # type: ignore[attr-defined]
-        chat.upstream,
-        encoder,
-        streaming=chat.stream,
-        input_estimate=estimate,
-    )
+    return await serve_translated(request, OPENAI_CHAT, translate, encoder)

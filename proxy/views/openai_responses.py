@@ -12,9 +12,8 @@ from ninja import Router
 
 from accounts.keycache import KeyPrincipal
 from proxy.auth import client_key_auth
-from proxy.generation import generate, record_refusal
+from proxy.generation import serve_translated
 from proxy.outcomes import RESPONSES
-from proxy.requests import parse_json_body
 from proxy.responses_store import response_store
 from proxy.signing import reasoning_key
 from proxy.translate.errors import InvalidRequest
@@ -33,38 +32,28 @@ def _previous_items(body: Any, principal: KeyPrincipal) -> tuple[str | None, lis
     return previous, response_store.conversation(principal.key_id, previous)
 
 
-def _parse(request: HttpRequest, body: Any, principal: KeyPrincipal) -> tuple[str | None, ResponsesRequest]:
-    try:
+@router.post("/responses")
+async def responses(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+    principal: KeyPrincipal = request.auth  # type: ignore[attr-defined]
+    previous_id: str | None = None
+    response_id = f"resp_{secrets.token_hex(24)}"
+
+    def translate(body: dict[str, Any]) -> ResponsesRequest:
+        nonlocal previous_id
         previous_id, previous = _previous_items(body, principal)
-        parsed = parse_responses_request(
+        return parse_responses_request(
             body,
             request.headers,
             reasoning_key=reasoning_key(),
             previous=previous,
             allow_remote_images=settings.CCSITE_IMAGE_FETCH,
         )
-    except InvalidRequest as exc:
-        record_refusal(request, RESPONSES, principal, body, exc)
-        raise
-    return previous_id, parsed
 
+    def encoder(parsed: ResponsesRequest, estimate: tuple[int, int]) -> ResponsesEncoder:
+        def remember(output: list[dict[str, Any]]) -> None:
+            items = [*parsed.input_items, *output]
+            response_store.save(principal.key_id, response_id, parent=previous_id, items=items)
 
-@router.post("/responses")
-async def responses(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
-    principal: KeyPrincipal = request.auth  # type: ignore[attr-defined]
-    try:
-        body = parse_json_body(request)
-    except InvalidRequest as exc:  # too large or not a JSON object: still one logged refusal
-        record_refusal(request, RESPONSES, principal, {}, exc)
-        raise
-    previous_id, parsed = _parse(request, body, principal)
-    response_id = f"resp_{secrets.token_hex(24)}"
-
-    def remember(output: list[dict[str, Any]]) -> None:
-        items = [*parsed.input_items, *output]
-        response_store.save(principal.key_id, response_id, parent=previous_id, items=items)
-
-    def encoder() -> ResponsesEncoder:
         return ResponsesEncoder(
             parsed,
             response_id=response_id,
@@ -73,4 +62,4 @@ async def responses(request: HttpRequest) -> HttpResponse | StreamingHttpRespons
             on_complete=remember,
         )
 
-    return await generate(request, RESPONSES, principal, parsed.upstream, encoder, streaming=parsed.stream)
+    return await serve_translated(request, RESPONSES, translate, encoder)

@@ -11,18 +11,6 @@ import pytest
 from catalog import services
 
 
-def _openai(live) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url=f"{live.url}/v1", api_key=live.key, max_retries=0, _strict_response_validation=True
-    )
-
-
-def _anthropic(live) -> anthropic.Anthropic:
-    return anthropic.Anthropic(
-        base_url=live.url, api_key=live.key, max_retries=0, _strict_response_validation=True
-    )
-
-
 def _chat(live, model: str) -> httpx.Response:
     body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
     return httpx.post(
@@ -84,7 +72,7 @@ def _wait_until_refused(live, model: str, timeout: float = 2.0) -> None:
 
 
 def test_alias_is_served_as_its_model_and_both_names_are_recorded(live):
-    completion = _openai(live).chat.completions.create(
+    completion = live.openai_client().chat.completions.create(
         model="claude-sonnet-4-5-20250929[1m]", messages=[{"role": "user", "content": "hi"}]
     )
     assert completion.choices[0].message.content
@@ -93,7 +81,7 @@ def test_alias_is_served_as_its_model_and_both_names_are_recorded(live):
 
 
 def test_openai_models_list_and_alias_lookup_through_the_sdk(live):
-    client = _openai(live)
+    client = live.openai_client()
     ids = [model.id for model in client.models.list()]
     assert "deepseek/deepseek-v4-flash" in ids and "claude-sonnet-4-5" in ids  # a model and an alias
     assert not any("*" in model_id for model_id in ids)
@@ -104,7 +92,7 @@ def test_openai_models_list_and_alias_lookup_through_the_sdk(live):
 
 
 def test_anthropic_models_pagination_through_the_sdk(live):
-    client = _anthropic(live)
+    client = live.anthropic_client()
     first = client.models.list(limit=5)
     assert len(first.data) == 5 and first.has_more
     assert first.first_id == first.data[0].id and first.last_id == first.data[-1].id
@@ -113,7 +101,7 @@ def test_anthropic_models_pagination_through_the_sdk(live):
     back = client.models.list(limit=5, before_id=second.first_id)
     assert [model.id for model in back.data] == [model.id for model in first.data]
     everything = [model.id for model in client.models.list(limit=7)]  # auto-pagination
-    openai_ids = [model.id for model in _openai(live).models.list()]
+    openai_ids = [model.id for model in live.openai_client().models.list()]
     assert everything == openai_ids
     alias = client.models.retrieve("claude-opus-4-1")
     assert alias.id == "claude-opus-4-7" and alias.type == "model"
@@ -127,7 +115,7 @@ def test_disabled_models_are_not_listed(live):
         import time
 
         deadline = time.monotonic() + 2
-        while "tencent/Hy3" in [model.id for model in _openai(live).models.list()]:
+        while "tencent/Hy3" in [model.id for model in live.openai_client().models.list()]:
             assert time.monotonic() < deadline, "the disabled model is still listed"
             time.sleep(0.05)
     finally:

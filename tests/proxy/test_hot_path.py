@@ -35,3 +35,17 @@ async def test_authenticated_request_with_warm_cache_makes_no_query(async_client
         response = await async_client.get("/v1/models", headers=headers)
     assert response.status_code == 200
     assert len(queries) == 0, queries.sql
+
+
+async def test_a_restricted_keys_model_list_and_lookup_make_no_query(async_client):
+    key, secret = await sync_to_async(make_client_key)()
+    key.allowed_models = ["deepseek/*"]
+    await sync_to_async(key.save)(update_fields=["allowed_models"])
+    headers = {"Authorization": f"Bearer {secret}"}
+    assert (await async_client.get("/v1/models", headers=headers)).status_code == 200  # warms the cache
+    with count_queries() as queries:
+        listed = await async_client.get("/v1/models", headers=headers)
+        refused = await async_client.get("/v1/models/claude-opus-4-7", headers=headers)
+    assert listed.status_code == 200 and refused.status_code == 403
+    assert {entry["owned_by"] for entry in listed.json()["data"]} == {"deepseek"}  # ids and aliases
+    assert len(queries) == 0, queries.sql

@@ -25,6 +25,7 @@ async def state(request):
         backend = RedisState(request.getfixturevalue("redis_server").url)
     reset_shared_state(backend)
     yield backend
+    await limits_module.settle()  # no slot renewal outlives the test's back end
     reset_shared_state(None)
     await backend.close()
 
@@ -116,6 +117,44 @@ async def test_a_cost_budget_prices_cache_reads_apart(state, monkeypatch):
     name = counter_names(f"key:{limits.key_prefix}", limits.key)["budget_cost"]
     # 100 x 3 + 1000 x 0.3 + 100 x 15 = 2100 millionths of a dollar, not 1100 x 3 + 1500.
     assert (await state.window_total(name, limits_module.FOREVER)).total == 2_100
+
+
+async def test_budget_counters_expire_after_their_period_on_redis(redis_server):
+    state = RedisState(redis_server.url)
+    reset_shared_state(state)
+    try:
+        limits = key(budget_tokens=1_000, period="day")
+        admission = await admit_or_refusal(limits, tokens=100)
+        await admission.settle(Usage(input_tokens=150, output_tokens=50))
+        name = counter_names(f"key:{limits.key_prefix}", limits.key)["budget_tokens"]
+        expected = period_bounds("day")[2].timestamp() + limits_module.BUDGET_GRACE_SECONDS - time.time()
+        ttl_seconds = await state._redis().pttl(f"ccsite:{name}:0") / 1000
+        assert expected - 5 < ttl_seconds <= expected + 1  # the day's end plus the grace, not forever
+        assert (await state.window_total(name, limits_module.FOREVER)).total == 200
+    finally:
+        reset_shared_state(None)
+        await state.close()
+
+
+async def test_a_request_outliving_the_slot_ttl_keeps_its_slot_until_it_ends(state, settings):
+    settings.CCSITE_LIMIT_SLOT_SECONDS = 0.3
+    limits = key(concurrent=1)
+    running = await admit_or_refusal(limits)
+    await asyncio.sleep(1.0)  # more than three TTLs: the process renews the running request's slot
+    assert (await admit_or_refusal(limits)).code == "rate_limit_concurrency"
+    await running.settle(Usage(input_tokens=1, output_tokens=1))
+    assert isinstance(await admit_or_refusal(limits), Admission)
+
+
+async def test_the_slot_of_a_request_whose_process_died_expires(state, settings):
+    settings.CCSITE_LIMIT_SLOT_SECONDS = 0.3
+    limits = key(concurrent=1)
+    orphan = await admit_or_refusal(limits)
+    for _, token in orphan.slots:  # the process is gone: nobody renews or releases the slot
+        limits_module.held_slots.drop(token)
+    assert (await admit_or_refusal(limits)).code == "rate_limit_concurrency"
+    await asyncio.sleep(0.45)
+    assert isinstance(await admit_or_refusal(limits), Admission)
 
 
 @pytest.mark.django_db  # allowed models resolve through the operator's catalog

@@ -7,7 +7,10 @@ so "never more than N in flight" is measured where it matters.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -15,7 +18,6 @@ import httpx
 import pytest
 
 from accounts.models import ClientKey
-from accounts.services import limits_update
 from tests.live import daphne_process, free_port
 from usage.models import RequestLog
 
@@ -26,12 +28,6 @@ MODEL = "deepseek/deepseek-v4-flash"
 
 def chat_body(text: str = "hi", **extra: Any) -> dict[str, Any]:
     return {"model": MODEL, "messages": [{"role": "user", "content": text}], **extra}
-
-
-def limit_key(live, **changes: object) -> ClientKey:
-    key = ClientKey.objects.get(prefix=live.key[:16])
-    limits_update(target=key, changes=changes)
-    return key
 
 
 def peak_in_flight(records: list[dict[str, Any]]) -> int:
@@ -70,7 +66,7 @@ def wait_until(check, timeout: float = 5.0) -> None:
 
 
 def test_fifty_concurrent_requests_never_exceed_a_cap_of_three(live):
-    limit_key(live, concurrent_limit=3)
+    live.limit_key(concurrent_limit=3)
     responses = asyncio.run(fire(live, 50, chat_body("[sim:text first_delay_ms=300] hi")))
     statuses = [response.status_code for response in responses]
     assert set(statuses) <= {200, 429}, statuses
@@ -91,7 +87,7 @@ def test_fifty_concurrent_requests_never_exceed_a_cap_of_three(live):
 
 def test_a_token_budget_is_not_overshot_by_fifty_concurrent_requests(live):
     budget = 2_000
-    limit_key(live, budget_tokens=budget, budget_period="day")
+    live.limit_key(budget_tokens=budget, budget_period="day")
     responses = asyncio.run(fire(live, 50, chat_body("[sim:text first_delay_ms=200 input=150] hi")))
     served = [response for response in responses if response.status_code == 200]
     refused = [response for response in responses if response.status_code != 200]
@@ -115,15 +111,23 @@ def test_a_token_budget_is_not_overshot_by_fifty_concurrent_requests(live):
 
 
 def test_slots_are_released_after_an_upstream_error(live):
-    limit_key(live, concurrent_limit=1)
+    live.limit_key(concurrent_limit=1)
     failed = asyncio.run(fire(live, 1, chat_body("[sim:http-500] hi")))[0]
     assert failed.status_code == 502
-    ok = asyncio.run(fire(live, 1, chat_body()))[0]
-    assert ok.status_code == 200
+    # Routing now cools the credential that failed (a 429 of its own), so the slot is read
+    # where /v1/me reads it, and the next request must not be refused for concurrency.
+    wait_until(lambda: concurrent_in_use(live) == 0, timeout=3)
+    after = asyncio.run(fire(live, 1, chat_body()))[0]
+    assert after.status_code == 200 or after.json()["error"]["code"] != "rate_limit_concurrency"
+
+
+def concurrent_in_use(live) -> int:
+    me = httpx.get(f"{live.url}/v1/me", headers={"Authorization": f"Bearer {live.key}"}, timeout=10).json()
+    return next(entry["used"] for entry in me["limits"] if entry["limit"] == "concurrent_requests")
 
 
 def test_slots_are_released_when_the_client_disconnects(live):
-    limit_key(live, concurrent_limit=1)
+    live.limit_key(concurrent_limit=1)
     # A stream that would run for 8 s; the client leaves after its first bytes.
     with httpx.stream(
         "POST",
@@ -150,7 +154,7 @@ def test_slots_are_released_when_the_client_disconnects(live):
 
 @pytest.mark.parametrize("surface", ["openai", "anthropic"])
 def test_requests_per_minute_refuse_then_reset(live, surface):
-    limit_key(live, rpm_limit=2)
+    live.limit_key(rpm_limit=2)
     if surface == "anthropic":
         path, body = (
             "/v1/messages",
@@ -182,7 +186,7 @@ def test_requests_per_minute_refuse_then_reset(live, surface):
 
 
 def test_a_model_outside_the_allowed_list_gets_403_without_an_upstream_call(live):
-    limit_key(live, allowed_models=["claude-*", "gpt-5.4"])
+    live.limit_key(allowed_models=["claude-*", "gpt-5.4"])
     refused = asyncio.run(fire(live, 1, chat_body()))[0]
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "model_not_allowed"
@@ -194,22 +198,29 @@ def test_a_model_outside_the_allowed_list_gets_403_without_an_upstream_call(live
 
 
 @pytest.fixture(scope="module")
-def two_gateways_on_one_redis(redis_server, simulator, django_db_setup, django_db_blocker):
-    """Two more gateway processes, both keeping their limits in the same private Redis."""
-    env = {
+def redis_gateway_env(redis_server, simulator) -> dict[str, str]:
+    """Gateways keeping their limits in the same private Redis; concurrency slots live 1 s
+    unless renewed, so a test sees both renewal and expiry."""
+    return {
         "CC_UPSTREAM_BASE_URL": simulator.url,
         "CCSITE_CREDENTIAL_CACHE_SECONDS": "0",
         "REDIS_URL": redis_server.url,
+        "CCSITE_LIMIT_SLOT_SECONDS": "1",
     }
+
+
+@pytest.fixture(scope="module")
+def two_gateways_on_one_redis(redis_gateway_env, django_db_setup, django_db_blocker):
+    """Two more gateway processes sharing one Redis."""
     with (
-        daphne_process(port=free_port(), env=env) as first,
-        daphne_process(port=free_port(), env=env) as second,
+        daphne_process(port=free_port(), env=redis_gateway_env) as first,
+        daphne_process(port=free_port(), env=redis_gateway_env) as second,
     ):
         yield first, second
 
 
 def test_two_gateways_sharing_redis_share_one_concurrency_cap(live, two_gateways_on_one_redis):
-    limit_key(live, concurrent_limit=3)
+    live.limit_key(concurrent_limit=3)
     gateways = [replace(live, url=gateway.url) for gateway in two_gateways_on_one_redis]
     for gateway in gateways:  # warm both processes up (key cache, connections)
         assert asyncio.run(fire(gateway, 1, chat_body())).pop().status_code == 200
@@ -248,8 +259,7 @@ def logged_rows(key: ClientKey, count: int, timeout: float = 10.0) -> list[Reque
 
 @pytest.mark.parametrize("surface", ["openai", "anthropic"])
 def test_v1_me_reports_limits_with_their_use_and_the_logged_usage(live, surface):
-    key = limit_key(
-        live,
+    key = live.limit_key(
         rpm_limit=50,
         concurrent_limit=4,
         budget_tokens=100_000,
@@ -303,7 +313,7 @@ def test_v1_me_errors_are_in_the_callers_envelope(live):
 
 def test_a_limit_change_reaches_a_running_gateway_within_a_second(live):
     assert asyncio.run(fire(live, 1, chat_body()))[0].status_code == 200  # cached, unlimited
-    limit_key(live, allowed_models=["claude-*"])
+    live.limit_key(allowed_models=["claude-*"])
     changed_at = time.monotonic()
 
     def refused() -> bool:
@@ -311,3 +321,49 @@ def test_a_limit_change_reaches_a_running_gateway_within_a_second(live):
 
     wait_until(refused, timeout=3)
     assert time.monotonic() - changed_at < 1.5
+
+
+def open_stream(url: str, key: str, seconds: float) -> tuple[httpx.Client, Iterator[bytes]]:
+    """A streaming chat request that lasts about ``seconds``, its headers and first bytes read;
+    the rest is the returned iterator's (kept: a dropped iterator closes the response)."""
+    client = httpx.Client(timeout=30)
+    body = chat_body(f"[sim:paced deltas={round(seconds / 0.2)} delay_ms=200]", stream=True)
+    request = client.build_request(
+        "POST", f"{url}/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}
+    )
+    response = client.send(request, stream=True)
+    assert response.status_code == 200
+    chunks = response.iter_bytes()
+    next(chunks)
+    return client, chunks
+
+
+def test_a_stream_longer_than_the_slot_ttl_keeps_its_slot_in_every_process(live, two_gateways_on_one_redis):
+    live.limit_key(concurrent_limit=1)
+    first, second = (replace(live, url=gateway.url) for gateway in two_gateways_on_one_redis)
+    client, stream = open_stream(first.url, live.key, seconds=4)
+    try:
+        time.sleep(2.5)  # 2.5 slot TTLs: the slot is still held because its process renews it
+        busy = asyncio.run(fire(second, 1, chat_body()))[0]
+        assert busy.status_code == 429 and busy.json()["error"]["code"] == "rate_limit_concurrency"
+        assert b"[DONE]" in b"".join(stream)  # the stream ran to its end
+    finally:
+        stream.close()
+        client.close()
+    wait_until(lambda: asyncio.run(fire(second, 1, chat_body()))[0].status_code == 200, timeout=3)
+
+
+def test_the_slot_of_a_crashed_gateway_expires(live, two_gateways_on_one_redis, redis_gateway_env):
+    live.limit_key(concurrent_limit=1)
+    survivor = replace(live, url=two_gateways_on_one_redis[1].url)
+    with daphne_process(port=free_port(), env=redis_gateway_env) as doomed:
+        client, stream = open_stream(doomed.url, live.key, seconds=8)
+        try:
+            os.kill(doomed.pid, signal.SIGKILL)  # no shutdown hook, no release: a crash
+            killed_at = time.monotonic()
+            assert asyncio.run(fire(survivor, 1, chat_body()))[0].status_code == 429
+        finally:
+            stream.close()
+            client.close()
+    wait_until(lambda: asyncio.run(fire(survivor, 1, chat_body()))[0].status_code == 200, timeout=5)
+    assert time.monotonic() - killed_at < 3  # one slot TTL (1 s) after its last renewal, not 8 s
