@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from accounts.services import limits_update
-from catalog.snapshot import current
+from catalog.snapshot import build
 
 pytestmark = [pytest.mark.live]
 
@@ -19,8 +19,11 @@ ALLOWED = ["deepseek/*", "claude-sonnet-4-5"]  # a wildcard and an alias (of cla
 
 
 def _expected_names() -> list[str]:
-    """Enabled models and exact aliases whose model is a deepseek one or claude-sonnet-4-6."""
-    catalog = current().catalog
+    """Enabled models and exact aliases whose model is a deepseek one or claude-sonnet-4-6.
+
+    Read from the tables, as the gateway does: this process's cached snapshot may predate
+    an earlier test's toggle."""
+    catalog = build().catalog
     names = [info.id for info in catalog.enabled_models()] + [name for name, _ in catalog.listed_aliases()]
     served = {name: catalog.resolve(name).id for name in names}
     return [
