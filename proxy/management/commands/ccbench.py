@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -32,6 +33,17 @@ class Command(BaseCommand):
             "--no-aiohttp-compare", action="store_true", help="skip the aiohttp-client reruns of b, d, c500"
         )
         parser.add_argument(
+            "--peer", default="", help="a peer proxy's folder (node proxy.mjs), measured in the same run"
+        )
+        parser.add_argument(
+            "--repeat", type=int, default=1, help="interleaved repetitions of every target per scenario"
+        )
+        parser.add_argument(
+            "--features-off",
+            action="store_true",
+            help="also measure the gateway with auth, logging, limits off and one credential",
+        )
+        parser.add_argument(
             "--processes",
             default="",
             help="instead: scenarios b and d through nginx with these numbers of gateway processes, e.g. 1,2",
@@ -46,6 +58,9 @@ class Command(BaseCommand):
             compare_limits=not options["no_limits_compare"],
             compare_logging=not options["no_logging_compare"],
             compare_aiohttp=not options["no_aiohttp_compare"],
+            peer=Path(options["peer"]).resolve() if options["peer"] else None,
+            compare_features_off=options["features_off"],
+            repetitions=options["repeat"],
             say=lambda line: self.stderr.write(line),
         )
         if options["smoke"]:
