@@ -21,6 +21,7 @@ from typing import Any
 
 from proxy.bench import scenarios as sc
 from proxy.bench.procs import RssSampler, Server, free_port, pinned
+from proxy.bench.profile import profiling
 from proxy.bench.stats import RunFigures, figures
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -44,6 +45,8 @@ class BenchOptions:
     # credential), as a third target of the same interleaved runs.
     compare_features_off: bool = False
     repetitions: int = 1  # interleaved repetitions of every target per scenario
+    # Profile the gateway with py-spy in one extra (uncounted) run per scenario; stacks land here.
+    profile_dir: Path | None = None
     say: Callable[[str], None] = print
 
 
@@ -326,6 +329,12 @@ def _scenario(
         if options.repetitions > 1:
             options.say(f"  repetition {index + 1} of {options.repetitions}")
         reps.append(_measure_round(targets, simulator, scenario, options))
+    if options.profile_dir is not None:
+        options.profile_dir.mkdir(parents=True, exist_ok=True)
+        options.say(f"  profiling the gateway in one more run of {scenario.name}")
+        out = options.profile_dir / f"{scenario.name}.txt"
+        with profiling(targets.gateway.pid, out, LOAD_CORE):
+            measure_gateway(targets.gateway, scenario, targets.key, options, "gateway (profiled)")
     return ScenarioResult(scenario, reps[0].direct, reps[0].gateway, repetitions=reps)
 
 
