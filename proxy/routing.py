@@ -40,6 +40,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -52,7 +53,7 @@ from accounts.crypto import CredentialDecryptError, decrypt_secret
 from accounts.keycache import KeyPrincipal
 from accounts.models import UpstreamCredential
 from ccsite import invalidation
-from ccsite.sharedstate import SharedState, Until, shared_state
+from ccsite.sharedstate import SharedState, Until, is_immediate, run_now, shared_state
 from proxy import billing, credential_writer, routing_policies
 from proxy.auth import PassthroughPrincipal
 from proxy.outcomes import RequestOutcome
@@ -143,6 +144,7 @@ class CredentialPool:
         self._disabling: set[int] = set()
         self._checked_at = float("-inf")
         self._change_token = ""
+        self._reloading: asyncio.Task[None] | None = None
 
     async def all(self) -> list[RoutableCredential]:
         now = time.monotonic()
@@ -155,11 +157,22 @@ class CredentialPool:
                 self._change_token = token
                 self._loaded_at = float("-inf")
         if now - self._loaded_at > settings.CCSITE_CREDENTIAL_CACHE_SECONDS:
-            loaded = await sync_to_async(_load_credentials)()
-            self._disabling &= {entry.id for entry in loaded if entry.enabled}
-            self._credentials = [self._overridden(entry) for entry in loaded]
-            self._loaded_at = time.monotonic()
+            await self._reload_once()
         return self._credentials
+
+    async def _reload_once(self) -> None:
+        """One reload for every request that finds the cache stale at the same time."""
+        loop = asyncio.get_running_loop()
+        task = self._reloading
+        if task is None or task.done() or task.get_loop() is not loop:
+            task = self._reloading = loop.create_task(self._reload())
+        await asyncio.shield(task)  # a client that leaves does not cancel the others' reload
+
+    async def _reload(self) -> None:
+        loaded = await sync_to_async(_load_credentials)()
+        self._disabling &= {entry.id for entry in loaded if entry.enabled}
+        self._credentials = [self._overridden(entry) for entry in loaded]
+        self._loaded_at = time.monotonic()
 
     def _overridden(self, entry: RoutableCredential) -> RoutableCredential:
         return replace(entry, enabled=False) if entry.id in self._disabling else entry
@@ -172,6 +185,7 @@ class CredentialPool:
     def invalidate(self) -> None:
         self._loaded_at = float("-inf")
         self._checked_at = float("-inf")
+        self._reloading = None  # a reload already under way may predate the change
 
 
 pool = CredentialPool()
@@ -234,6 +248,18 @@ def _start_renewer(state: SharedState) -> None:
 
 
 _background: set[asyncio.Task[None]] = set()
+
+
+def _off_the_path(state: SharedState, coroutine: Coroutine[Any, Any, None]) -> None:
+    """A state update the response does not wait for: done at once when it needs no I/O
+    (process memory: no task per request), else in a background task (Redis)."""
+    if not is_immediate(state):
+        _in_background(coroutine)
+        return
+    try:
+        run_now(coroutine)
+    except Exception:
+        logger.warning("a routing state update failed", exc_info=True)
 
 
 def _in_background(coroutine: object) -> None:
@@ -403,7 +429,7 @@ class RoutingChooser:
         slot, self._slot = self._slot, None
         if slot is not None:
             _held.pop(slot[1], None)
-            _in_background(self.state.release_slot(*slot))
+            _off_the_path(self.state, self.state.release_slot(*slot))
 
     # The CredentialChooser protocol (called by the upstream client).
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,9 @@ SAMPLES_PER_SECOND = 250
 
 
 def py_spy() -> str | None:
-    return shutil.which("py-spy")
+    """py-spy next to this interpreter (the venv, not necessarily on PATH), else on PATH."""
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.exists() else shutil.which("py-spy")
 
 
 @contextmanager
