@@ -388,12 +388,12 @@ class RoutingChooser:
         if not ready:
             return []
         policy = settings.CCSITE_ROUTING_POLICY
-        needs_flight = routing_policies.effective_policy(policy, [_candidate(e, 0) for e in ready])
-        in_flight = [0] * len(ready)
+        candidates = [_candidate(entry, 0) for entry in ready]
+        needs_flight = routing_policies.effective_policy(policy, candidates)
         if needs_flight == "least_in_flight":
             in_flight = [await self.state.slots_in_use(_slots(entry.id)) for entry in ready]
+            candidates = [_candidate(entry, flight) for entry, flight in zip(ready, in_flight, strict=True)]
         position = await self.state.next_index("route:rr") if needs_flight == "round_robin" else 0
-        candidates = [_candidate(entry, flight) for entry, flight in zip(ready, in_flight, strict=True)]
         by_id = {entry.id: entry for entry in ready}
         ordered = [
             by_id[c.id]
