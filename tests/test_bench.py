@@ -63,6 +63,7 @@ PEER_DIR = os.environ.get("CCSITE_BENCH_PEER", "")
 PEER_ROW = re.compile(r"^(peer|gateway \(features (?:on|off)\)) #\d\s+(\d+)\s+(\d+)\s", re.MULTILINE)
 
 
+@pytest.mark.timeout(900)  # three targets, two rounds, on a shared 2-core machine
 @pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
 @pytest.mark.skipif(not PEER_DIR, reason="CCSITE_BENCH_PEER names no peer folder")
 def test_smoke_run_measures_the_peer_interleaved_and_checked(tmp_path):
