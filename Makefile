@@ -56,9 +56,10 @@ demo: $(VENV)/.runtime-installed .env
 
 # The benchmark: simulator, gateway (Daphne on SQLite) and load generator as separate processes,
 # pinned to cores where taskset exists, loopback only, bounded in time. BENCH_ARGS passes options,
-# e.g. make bench BENCH_ARGS="--duration 5 --slow 500,1000".
+# e.g. make bench BENCH_ARGS="--duration 5 --slow 500,1000". PEER=DIR measures a peer proxy
+# (node proxy.mjs in DIR) in the same run, e.g. make bench PEER=../peer BENCH_ARGS="--repeat 3".
 bench: $(VENV)/.runtime-installed .env
-	$(PY) manage.py ccbench $(BENCH_ARGS)
+	$(PY) manage.py ccbench $(if $(PEER),--peer $(PEER)) $(BENCH_ARGS)
 
 # Several gateway processes on this machine: PostgreSQL and Redis (Debian's postgresql and
 # redis-server packages), migrations, PROCESSES Daphne processes and nginx on http://$(HOST):$(PORT)/.

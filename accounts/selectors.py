@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from django.conf import settings
 from django.utils import timezone
 
@@ -31,6 +33,29 @@ async def _load_key(prefix: str) -> CachedKey | None:
     )
 
 
+# Lookups under way, by prefix: when an entry expires under load, the requests that find it
+# expired wait for one query instead of each sending its own (each one a thread hop).
+_loading: dict[str, asyncio.Task[CachedKey | None]] = {}
+
+
+async def _load_and_cache(prefix: str) -> CachedKey | None:
+    try:
+        entry = await _load_key(prefix)
+        key_cache.put(prefix, entry)
+        return entry
+    finally:
+        _loading.pop(prefix, None)
+
+
+async def _load_once(prefix: str) -> CachedKey | None:
+    task = _loading.get(prefix)
+    if task is None or task.get_loop() is not asyncio.get_running_loop():
+        task = asyncio.get_running_loop().create_task(_load_and_cache(prefix))
+        _loading[prefix] = task
+    # Shielded: a client that goes away does not cancel the lookup the others wait for.
+    return await asyncio.shield(task)
+
+
 async def client_key_get_by_secret(secret: str) -> KeyPrincipal | None:
     """The principal for a presented key, or None if it is unknown, wrong, revoked or expired."""
     prefix = keys.key_prefix(secret)
@@ -38,8 +63,7 @@ async def client_key_get_by_secret(secret: str) -> KeyPrincipal | None:
         return None
     hit, entry = key_cache.get(prefix, settings.CCSITE_KEY_CACHE_SECONDS)
     if not hit:
-        entry = await _load_key(prefix)
-        key_cache.put(prefix, entry)
+        entry = await _load_once(prefix)
     if entry is None or not entry.usable:
         return None
     if entry.expires_at is not None and entry.expires_at <= timezone.now():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import aclosing
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -81,30 +82,63 @@ class GatewayASGIHandler(ASGIHandler):
 
     async def _respond_unless_disconnected(self, request: Any, receive: Any, send: Any) -> Any:
         """Serve the request; if the client disconnects first, cancel the view (which closes the
-        upstream stream in its ``finally``), as the stock handler does."""
-        serving = asyncio.create_task(self._serve(request, send))
+        upstream stream in its ``finally``), as the stock handler does.
+
+        The view runs in this task and only the disconnect listener gets one of its own, which
+        cancels this task when the client leaves: one task and no ``asyncio.wait`` per request.
+        """
+        serving = asyncio.current_task()
+        assert serving is not None
+        disconnected = False
+
+        def on_listener_done(listener: asyncio.Task[None]) -> None:
+            nonlocal disconnected
+            if listener.cancelled():
+                return
+            listener.exception()  # retrieved: RequestAborted is the expected end
+            disconnected = True
+            serving.cancel()
+
         listening = asyncio.create_task(self.listen_for_disconnect(receive))
+        listening.add_done_callback(on_listener_done)
         try:
-            await asyncio.wait((serving, listening), return_when=asyncio.FIRST_COMPLETED)
+            return await self._serve(request, send)
+        except asyncio.CancelledError:
+            if not disconnected:
+                raise  # cancelled from outside (server shutdown): not ours to swallow
+            return None
         finally:
-            # Also when this request itself is cancelled (a graceful shutdown past its grace
-            # period): the view must unwind, so its outcome is recorded and its slots released.
-            for task in (listening, serving):
-                if not task.done():
-                    task.cancel()
-                try:
-                    await task
-                except (asyncio.CancelledError, RequestAborted):
-                    pass
-        return None if serving.cancelled() else serving.result()
+            listening.remove_done_callback(on_listener_done)
+            listening.cancel()
+            if disconnected:
+                serving.uncancel()  # the cancel was ours and has been handled
 
     async def _serve(self, request: Any, send: Any) -> HttpResponseBase:
         response = await self._api_response(request)
         try:
-            await self.send_response(response, send)
+            if response.streaming and getattr(response, "is_async", False) and not response.cookies:
+                await self._send_stream(response, send)
+            else:
+                await self.send_response(response, send)
         except asyncio.CancelledError:
             pass  # the client went away while the body was being sent
         return response
+
+    async def _send_stream(self, response: Any, send: Any) -> None:
+        """``send_response`` for the relay's async byte stream, without the two generator layers
+        Django puts around every part (``make_bytes`` of bytes is the bytes themselves; parts
+        above Django's chunk size are still split)."""
+        headers = [(header.encode("ascii"), value.encode("latin1")) for header, value in response.items()]
+        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        limit = self.chunk_size
+        async with aclosing(response._iterator) as parts:  # the relay's generator, bytes only
+            async for part in parts:
+                if len(part) <= limit:
+                    await send({"type": "http.response.body", "body": part, "more_body": True})
+                    continue
+                for chunk, _ in self.chunk_bytes(part):
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body"})
 
     async def _api_response(self, request: Any) -> HttpResponseBase:
         """``get_response_async`` without the middleware chain and without a thread hop to log

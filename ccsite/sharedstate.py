@@ -65,13 +65,24 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-__all__ = ["HeldSlots", "MemoryState", "RedisState", "SharedState", "Until", "WindowCount", "shared_state"]
+__all__ = [
+    "HeldSlots",
+    "MemoryState",
+    "RedisState",
+    "SharedState",
+    "Until",
+    "WindowCount",
+    "is_immediate",
+    "run_now",
+    "shared_state",
+]
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,10 +127,27 @@ def _window_bounds(now: float, window_seconds: float) -> tuple[int, float]:
     return index, (index + 1) * window_seconds
 
 
+def is_immediate(state: object) -> bool:
+    """True for a state whose calls never wait for I/O (process memory)."""
+    return getattr(state, "immediate", False) is True
+
+
+def run_now(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a call of a state whose methods never suspend (``immediate``) to its end, here and
+    now: no task, no trip through the event loop. RuntimeError if it did suspend."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coroutine.close()
+    raise RuntimeError("a shared-state call suspended: it needs the event loop")
+
+
 class MemoryState:
     """Process-memory back end. No method awaits: each call runs to completion atomically."""
 
     SWEEP_SECONDS = 60.0
+    immediate = True  # callers may finish its calls synchronously with run_now
 
     def __init__(self) -> None:
         self._windows: dict[str, tuple[int, int]] = {}  # name -> (window index, total)
@@ -171,9 +199,13 @@ class MemoryState:
         return slots
 
     async def acquire_slot(self, name: str, limit: int, ttl_seconds: float) -> str | None:
-        slots = self._live_slots(name)
-        if len(slots) >= limit:
-            return None
+        slots = self._slots.get(name)
+        if slots is None:
+            slots = self._slots[name] = {}
+        if len(slots) >= limit:  # only a full set of slots is worth sweeping for expired ones
+            slots = self._live_slots(name)
+            if len(slots) >= limit:
+                return None
         token = uuid.uuid4().hex
         slots[token] = time.monotonic() + ttl_seconds
         return token

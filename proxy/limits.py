@@ -30,7 +30,7 @@ from functools import lru_cache
 from django.conf import settings
 
 from accounts.limits import MICRO_USD, KeyLimits, Limits, period_bounds
-from ccsite.sharedstate import HeldSlots, SharedState, shared_state
+from ccsite.sharedstate import HeldSlots, SharedState, is_immediate, run_now, shared_state
 from proxy import outcomes
 from proxy.outcomes import RequestOutcome
 from proxy.translate.errors import PERMISSION, QUOTA, RATE_LIMIT, ClientError
@@ -256,7 +256,11 @@ _pending: set[asyncio.Task[None]] = set()
 
 
 def settle_later(admission: Admission, usage: Usage | None) -> None:
-    """Settle from a synchronous outcome recorder without blocking the response's finally."""
+    """Settle from a synchronous outcome recorder without blocking the response's finally:
+    at once when the state needs no I/O (process memory), else in a background task."""
+    if is_immediate(admission.state):
+        run_now(_settle(admission, usage))  # _settle logs its own failures
+        return
     task = asyncio.get_running_loop().create_task(_settle(admission, usage))
     _pending.add(task)
     task.add_done_callback(_pending.discard)

@@ -47,6 +47,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -59,7 +60,7 @@ from accounts.crypto import CredentialDecryptError, decrypt_secret
 from accounts.keycache import KeyPrincipal
 from accounts.models import UpstreamCredential
 from ccsite import invalidation
-from ccsite.sharedstate import HeldSlots, SharedState, Until, shared_state
+from ccsite.sharedstate import HeldSlots, SharedState, Until, is_immediate, run_now, shared_state
 from proxy import credential_writer, metrics, routing_policies, routing_settings
 from proxy.auth import PassthroughPrincipal
 from proxy.outcomes import RequestOutcome
@@ -273,6 +274,18 @@ held_slots = HeldSlots(lambda: settings.CCSITE_ROUTING_SLOT_TTL)
 _background: set[asyncio.Task[None]] = set()
 
 
+def _off_the_path(state: SharedState, coroutine: Coroutine[Any, Any, None]) -> None:
+    """A state update the response does not wait for: done at once when it needs no I/O
+    (process memory: no task per request), else in a background task (Redis)."""
+    if not is_immediate(state):
+        _in_background(coroutine)
+        return
+    try:
+        run_now(coroutine)
+    except Exception:
+        logger.warning("a routing state update failed", exc_info=True)
+
+
 def _in_background(coroutine: object) -> asyncio.Task[None]:
     task = asyncio.get_running_loop().create_task(coroutine)  # type: ignore[arg-type]
     _background.add(task)
@@ -423,12 +436,12 @@ class RoutingChooser:
         if not ready:
             return []
         policy = routing_settings.policy()  # the admin's override, else the setting
-        needs_flight = routing_policies.effective_policy(policy, [_candidate(e, 0) for e in ready])
-        in_flight = [0] * len(ready)
+        candidates = [_candidate(entry, 0) for entry in ready]
+        needs_flight = routing_policies.effective_policy(policy, candidates)
         if needs_flight == "least_in_flight":
             in_flight = [await self.state.slots_in_use(_slots(entry.id)) for entry in ready]
+            candidates = [_candidate(entry, flight) for entry, flight in zip(ready, in_flight, strict=True)]
         position = await self.state.next_index("route:rr") if needs_flight == "round_robin" else 0
-        candidates = [_candidate(entry, flight) for entry, flight in zip(ready, in_flight, strict=True)]
         by_id = {entry.id: entry for entry in ready}
         ordered = [
             by_id[c.id]
@@ -466,7 +479,7 @@ class RoutingChooser:
         if slot is not None:
             metrics.CREDENTIAL_IN_FLIGHT.labels(self._slot_label).dec()
             held_slots.drop(slot[1])
-            _in_background(self.state.release_slot(*slot))
+            _off_the_path(self.state, self.state.release_slot(*slot))
 
     # The CredentialChooser protocol (called by the upstream client).
 

@@ -45,11 +45,13 @@ def round_robin(candidates: list[Candidate], position: int, now: float) -> list[
         turns = list(candidates)
     start = position % len(turns)
     ordered: list[Candidate] = []
+    seen: set[int] = set()  # by id: comparing dataclasses field by field is the slow way
     for candidate in turns[start:] + turns[:start]:
-        if candidate not in ordered:
+        if candidate.id not in seen:
+            seen.add(candidate.id)
             ordered.append(candidate)
     # Weight 0 keys get no turns of their own: standby, tried after the others.
-    return ordered + [candidate for candidate in candidates if candidate not in ordered]
+    return ordered + [candidate for candidate in candidates if candidate.id not in seen]
 
 
 def least_in_flight(candidates: list[Candidate], position: int, now: float) -> list[Candidate]:

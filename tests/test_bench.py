@@ -5,32 +5,39 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from proxy.bench.runner import peer_unavailable
+
 ROOT = Path(__file__).resolve().parent.parent
 ROW = re.compile(
-    r"^(direct \(simulator\)|gateway \(auth on\)|gateway \(logging off\))\s+(\d+)\s+(\d+)\s", re.MULTILINE
+    r"^(direct \(simulator\)|gateway \(features on\)|gateway \(logging off\))\s+(\d+)\s+(\d+)\s", re.MULTILINE
 )
 
 pytestmark = [pytest.mark.live]
 
 
-def test_smoke_run_reports_every_scenario_without_errors(tmp_path):
+def _smoke(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "ccsite.settings", "CCSITE_ENV_FILE": "", "DEBUG": "1"}
     env["CCSITE_DATA_DIR"] = str(tmp_path)
-    result = subprocess.run(
-        [sys.executable, "manage.py", "ccbench", "--smoke", "--only", "a,d,e,r", "--no-auth-compare"],
+    return subprocess.run(
+        [sys.executable, "manage.py", "ccbench", "--smoke", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=400,
         check=False,
     )
+
+
+def test_smoke_run_reports_every_scenario_without_errors(tmp_path):
+    result = _smoke(tmp_path, "--only", "a,d,e,r", "--no-auth-compare")
     assert result.returncode == 0, result.stderr[-2000:]
     table = result.stdout
     for name in ("[a] c=1", "[d] c=16", "[e] c=32", "[r] c=32"):
@@ -48,3 +55,46 @@ def test_smoke_run_reports_every_scenario_without_errors(tmp_path):
     assert re.search(r"gateway CPU [\d.]+ s for [\d,]+ events", table)
     assert re.search(r"cross-core round trip \(gateway core <-> load core\): \d+ us p50", table)
     assert re.search(r"TTFT p50 overhead net of the two cross-core round trips: \+-?[\d.]+ ms", table)
+
+
+# The peer proxy to measure (a folder with proxy.mjs, e.g. a checkout of a Node Command Code proxy
+# that forwards the caller's user_... key to CC_API_BASE); the test needs it and Node.
+PEER_DIR = os.environ.get("CCSITE_BENCH_PEER", "")
+PEER_ROW = re.compile(r"^(peer|gateway \(features (?:on|off)\)) #\d\s+(\d+)\s+(\d+)\s", re.MULTILINE)
+
+
+@pytest.mark.timeout(900)  # three targets, two rounds, on a shared 2-core machine
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+@pytest.mark.skipif(not PEER_DIR, reason="CCSITE_BENCH_PEER names no peer folder")
+def test_smoke_run_measures_the_peer_interleaved_and_checked(tmp_path):
+    args = ("--only", "b,d,e,r", "--peer", PEER_DIR, "--repeat", "2", "--features-off")
+    result = _smoke(tmp_path, *args, "--no-auth-compare", "--no-logging-compare", "--no-limits-compare")
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = result.stdout
+    rows = PEER_ROW.findall(table)
+    # b, d and e: three targets twice each; the peer has no /v1/responses, so r only has ours.
+    assert sum(1 for name, _, _ in rows if name == "peer") == 6, table
+    assert sum(1 for name, _, _ in rows if name.startswith("gateway")) == 16, table
+    # The load generator checked every answer of every target exactly.
+    assert all(int(errors) == 0 and int(ok) > 0 for _, ok, errors in rows), table
+    assert table.count("  peer / direct") == 6
+    summary = table[table.index("gateway (features on) / peer, median of 2") :]
+    for column in ("b: CPU per relayed event", "e: CPU per relayed event", "d: small non-streaming"):
+        line = next(line for line in summary.splitlines() if line.startswith(column))
+        assert re.search(r" \d+\.\d\dx  \d+\.\d\d, \d+\.\d\d  (lead|BEHIND)$", line), line
+
+
+def test_a_missing_node_skips_the_peer_with_a_clear_line(tmp_path, monkeypatch):
+    peer = tmp_path / "peer"
+    peer.mkdir()
+    (peer / "proxy.mjs").write_text("")
+    path = os.environ["PATH"]
+    monkeypatch.setenv("PATH", str(tmp_path))  # no node on it
+    assert peer_unavailable(peer) == "node is not installed: skipping the peer (install Node.js 18 or newer)"
+    monkeypatch.setenv("PATH", path)
+    if shutil.which("node"):
+        assert peer_unavailable(peer) is None
+    assert peer_unavailable(tmp_path / "elsewhere") in (
+        f"no proxy.mjs in {tmp_path / 'elsewhere'}: skipping the peer",
+        "node is not installed: skipping the peer (install Node.js 18 or newer)",
+    )

@@ -135,13 +135,26 @@ def _adapter(field: models.Field) -> Any:
     return None
 
 
+_insert_statements: dict[tuple[str, str], tuple[str, list[models.Field]]] = {}
+
+
+def _insert_statement() -> tuple[str, list[models.Field]]:
+    """The INSERT statement and its columns' fields, made once per database, not per batch."""
+    key = (connection.alias, connection.vendor)
+    statement = _insert_statements.get(key)
+    if statement is None:
+        fields = [field for field in RequestLog._meta.concrete_fields if not field.primary_key]
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(field.column) for field in fields)
+        placeholders = ", ".join(["%s"] * len(fields))
+        sql = f"INSERT INTO {quote(RequestLog._meta.db_table)} ({columns}) VALUES ({placeholders})"
+        statement = _insert_statements[key] = (sql, fields)
+    return statement
+
+
 def insert_rows(rows: list[Row]) -> None:
     """One INSERT executed for every row, values adapted as Django would for this database."""
-    fields = [field for field in RequestLog._meta.concrete_fields if not field.primary_key]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    sql = f"INSERT INTO {quote(RequestLog._meta.db_table)} ({columns}) VALUES ({placeholders})"
+    sql, fields = _insert_statement()
     plan = [(field.attname, _adapter(field)) for field in fields]
     params = [
         tuple(adapt(row[name]) if adapt and row[name] is not None else row[name] for name, adapt in plan)

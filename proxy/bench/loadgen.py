@@ -239,12 +239,14 @@ class LoadResult:
     wall: float = 0.0
     connect_errors: int = 0
     warmup_events: int = 0  # relayed during the warm-up (counted in the gateway's CPU time)
+    warmup_requests: int = 0  # answered during the warm-up (counted in the gateway's CPU time)
 
 
 async def _warm(worker: Worker, result: LoadResult) -> None:
     try:
         for _ in range(worker.spec.warmup):
             result.warmup_events += (await worker.one()).events
+            result.warmup_requests += 1
     except OSError as exc:
         result.connect_errors += 1
         result.samples.append(Sample(ok=False, error=f"connection failed: {exc}"))
@@ -304,6 +306,7 @@ def main() -> None:
             "wall": result.wall,
             "connect_errors": result.connect_errors,
             "warmup_events": result.warmup_events,
+            "warmup_requests": result.warmup_requests,
             "samples": [asdict(s) for s in result.samples],
         },
         sys.stdout,

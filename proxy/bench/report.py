@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import platform
 
-from proxy.bench.runner import ScenarioResult
+from proxy.bench.compare import render_comparison
+from proxy.bench.runner import Repetition, ScenarioResult
 from proxy.bench.stats import HEADER, ratio_row, row
 
 
@@ -93,16 +94,29 @@ def _net_overhead(result: ScenarioResult, round_trip_us: float | None) -> list[s
     return [f"  TTFT p50 overhead net of the two cross-core round trips: +{net:.2f} ms"]
 
 
+def _repetition_rows(rep: Repetition, index: int | None) -> list[str]:
+    """Every target's row of one round, then each one's ratios against that round's direct."""
+    runs = [r for r in (rep.direct, rep.gateway, rep.features_off, rep.peer) if r is not None]
+    if index is not None:
+        for run in runs:
+            run.label = f"{run.label} #{index}"
+    lines = [row(run) for run in runs]
+    for run in runs[1:]:
+        lines.append(ratio_row(run, rep.direct, f"  {run.label.split(' (')[0].split(' #')[0]} / direct"))
+    return lines
+
+
 def render(results: list[ScenarioResult], round_trip_us: float | None = None) -> str:
     lines = [f"ccsite benchmark on {_machine()}", *_topology(round_trip_us), ""]
     for result in results:
         lines.append(f"[{result.scenario.name}] {result.scenario.title}")
         lines.append(HEADER)
-        lines.append(row(result.direct))
-        lines.append(row(result.gateway))
+        reps = result.repetitions or [Repetition(result.direct, result.gateway)]
+        for index, rep in enumerate(reps, 1):
+            lines.extend(_repetition_rows(rep, index if len(reps) > 1 else None))
         lines.extend(row(extra) for extra in result.extra.values())
-        lines.append(ratio_row(result.gateway, result.direct))
         lines.extend(_notes(result))
         lines.extend(_net_overhead(result, round_trip_us))
         lines.append("")
+    lines.extend(render_comparison(results))
     return "\n".join(lines) + "\n"

@@ -124,3 +124,16 @@ def direct_request(scenario: Scenario) -> tuple[str, dict[str, str], bytes, str]
         envelope(upstream, session_id),
         "ndjson",
     )
+
+
+# The peer (a benchmark's second target) takes the caller's Command Code key as a bearer token on
+# every surface and forwards it; it has no /v1/responses.
+PEER_SURFACES = ("openai", "anthropic")
+
+
+def peer_request(scenario: Scenario) -> tuple[str, dict[str, str], bytes, str]:
+    """The scenario's client request as sent to the peer: the same body, the upstream key."""
+    path, headers, body, reader = gateway_request(scenario, UPSTREAM_KEY)
+    headers.pop("x-api-key", None)
+    headers["Authorization"] = f"Bearer {UPSTREAM_KEY}"
+    return path, headers, body, reader

@@ -33,6 +33,7 @@ class RunFigures:
     total_p99_ms: float
     cpu_seconds: float | None = None  # the gateway's, during the run (None for direct)
     all_events: int = 0  # events including warm-up, for CPU per event
+    all_requests: int = 0  # requests including warm-up, for CPU per request
     rss_peak_mb: float | None = None
     rss_idle_mb: float | None = None
 
@@ -43,6 +44,12 @@ class RunFigures:
     @property
     def events_per_second(self) -> float:
         return self.events / self.wall if self.wall else 0.0
+
+    @property
+    def cpu_ms_per_request(self) -> float | None:
+        if self.cpu_seconds is None or not self.all_requests:
+            return None
+        return self.cpu_seconds / self.all_requests * 1e3
 
     @property
     def cpu_us_per_event(self) -> float | None:
@@ -74,6 +81,7 @@ def figures(label: str, result: dict[str, Any], warmup_events: int = 0) -> RunFi
         total_p50_ms=percentile([s["total"] for s in ok], 0.5) * ms,
         total_p99_ms=percentile([s["total"] for s in ok], 0.99) * ms,
         all_events=events + warmup_events,
+        all_requests=len(samples) + int(result.get("warmup_requests", 0)),
     )
 
 
@@ -98,14 +106,14 @@ def row(run: RunFigures) -> str:
     )
 
 
-def ratio_row(gateway: RunFigures, direct: RunFigures) -> str:
+def ratio_row(gateway: RunFigures, direct: RunFigures, title: str = "  gateway / direct") -> str:
     def ratio(a: float, b: float) -> str:
         return f"{a / b:.2f}x" if b else "-"
 
     overhead_ms = gateway.ttft_p50_ms - direct.ttft_p50_ms
     throughput = ratio(gateway.events_per_second, direct.events_per_second)
     return (
-        f"{'  gateway / direct':<30} throughput {throughput}, "
+        f"{title:<30} throughput {throughput}, "
         f"req/s {ratio(gateway.requests_per_second, direct.requests_per_second)}, "
         f"TTFT p50 +{overhead_ms:.2f} ms, p99 {ratio(gateway.ttft_p99_ms, direct.ttft_p99_ms)}"
     )

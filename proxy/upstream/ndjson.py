@@ -22,6 +22,11 @@ class LineTooLong(Exception):
 
 
 def _decode_line(line: bytes) -> Any | None:
+    if line[:1] == b"{":  # the usual line: no copy to strip it (orjson skips trailing space)
+        try:
+            return orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return None
     line = line.strip()
     if not line:
         return None

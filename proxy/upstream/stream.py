@@ -107,6 +107,9 @@ class UpstreamStream:
         self._deadline = self._loop.time() + limits.total
         self._events: list[UpstreamEvent] = []
         self._wakeup = asyncio.Event()
+        self._quiet_since = 0.0  # loop time the consumer last got a batch (keep-alive ticks)
+        self._tick_due = False
+        self._ticker: asyncio.TimerHandle | None = None
         self._drained = asyncio.Event()
         self._settled = asyncio.Event()  # a 200 arrived, or the stream ended
         self._decided = asyncio.Event()  # something visible arrived, or the stream ended
@@ -147,22 +150,42 @@ class UpstreamStream:
     async def batches(self, tick: float) -> AsyncIterator[list[UpstreamEvent]]:
         """Lists of events as they arrive; ``[]`` after ``tick`` quiet seconds. Raises
         UpstreamError after the last event when the stream failed."""
-        while True:
-            if self._events:
-                batch, self._events = self._events, []
-                self._drained.set()
-                yield batch
-                continue
-            if self.ended:
-                if self.failure is not None:
-                    raise UpstreamError(self.failure)
-                return
-            self._wakeup.clear()
-            try:
-                async with asyncio.timeout(tick):
-                    await self._wakeup.wait()
-            except TimeoutError:
-                yield []
+        # One timer per stream, re-armed once per tick, instead of a timeout per wait: a fast
+        # stream waits once every few events, and each timeout is a timer scheduled and undone.
+        loop = self._loop
+        self._quiet_since = loop.time()
+        self._ticker = loop.call_at(self._quiet_since + tick, self._on_tick, tick)
+        try:
+            while True:
+                if self._events:
+                    batch, self._events = self._events, []
+                    self._drained.set()
+                    self._quiet_since, self._tick_due = loop.time(), False
+                    yield batch
+                    continue
+                if self.ended:
+                    if self.failure is not None:
+                        raise UpstreamError(self.failure)
+                    return
+                if self._tick_due:
+                    self._tick_due = False
+                    self._quiet_since = loop.time()
+                    yield []
+                    continue
+                self._wakeup.clear()
+                await self._wakeup.wait()
+        finally:
+            if self._ticker is not None:
+                self._ticker.cancel()
+
+    def _on_tick(self, tick: float) -> None:
+        """Wake the consumer if nothing went out for ``tick`` seconds; check again later."""
+        due = self._quiet_since + tick
+        if self._loop.time() >= due:
+            self._tick_due = True
+            self._wakeup.set()
+            due = self._loop.time() + tick
+        self._ticker = self._loop.call_at(due, self._on_tick, tick)
 
     async def aclose(self) -> None:
         """Stop reading and close the upstream connection at once (idempotent)."""

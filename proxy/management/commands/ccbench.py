@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from proxy.bench.profile import render_profile
 from proxy.bench.report import render
 from proxy.bench.runner import BenchOptions, cross_core_round_trip_us, run_benchmark
 from proxy.bench.scaling import render_scaling, run_scaling
@@ -32,6 +34,20 @@ class Command(BaseCommand):
             "--no-aiohttp-compare", action="store_true", help="skip the aiohttp-client reruns of b, d, c500"
         )
         parser.add_argument(
+            "--peer", default="", help="a peer proxy's folder (node proxy.mjs), measured in the same run"
+        )
+        parser.add_argument(
+            "--repeat", type=int, default=1, help="interleaved repetitions of every target per scenario"
+        )
+        parser.add_argument(
+            "--features-off",
+            action="store_true",
+            help="also measure the gateway with auth, logging, limits off and one credential",
+        )
+        parser.add_argument(
+            "--profile", default="", help="profile the gateway (py-spy) per scenario into this folder"
+        )
+        parser.add_argument(
             "--processes",
             default="",
             help="instead: scenarios b and d through nginx with these numbers of gateway processes, e.g. 1,2",
@@ -46,6 +62,10 @@ class Command(BaseCommand):
             compare_limits=not options["no_limits_compare"],
             compare_logging=not options["no_logging_compare"],
             compare_aiohttp=not options["no_aiohttp_compare"],
+            peer=Path(options["peer"]).resolve() if options["peer"] else None,
+            compare_features_off=options["features_off"],
+            repetitions=options["repeat"],
+            profile_dir=Path(options["profile"]).resolve() if options["profile"] else None,
             say=lambda line: self.stderr.write(line),
         )
         if options["smoke"]:
@@ -56,3 +76,8 @@ class Command(BaseCommand):
             return
         results = run_benchmark(bench)
         self.stdout.write(render(results, round_trip_us=cross_core_round_trip_us()))
+        if bench.profile_dir is not None:
+            for result in results:
+                collapsed = bench.profile_dir / f"{result.scenario.name}.txt"
+                if collapsed.exists():
+                    self.stdout.write("\n".join(render_profile(result.scenario.name, collapsed)) + "\n")
