@@ -140,6 +140,9 @@ async def test_an_edit_of_allowed_models_reaches_the_other_process_within_a_seco
     first_key = await sync_to_async(make_credential)(label="a-edit", api_key=secret)
     await sync_to_async(make_credential)(label="b-edit", api_key=f"user_procs_{uuid.uuid4().hex[:12]}")
     _, key = await sync_to_async(make_client_key)()
+    # The new keys reach the other process like any change, within a second: it may still
+    # serve the previous test's (cached) keys until then.
+    await asyncio.sleep(1.0)
     headers = {"Authorization": f"Bearer {key}"}
     from proxy.upstream.simulator.recorder import key_fingerprint
 
