@@ -105,3 +105,48 @@ def test_every_registered_status_gets_its_standard_phrase():
     assert http.RESPONSES[429] == b"Too Many Requests"
     assert http.RESPONSES[422] == b"Unprocessable Entity"
     assert http.RESPONSES[529] == b"Overloaded"
+
+
+def _finished_request(factory):
+    from twisted.web import http
+    from twisted.web.test.requesthelper import DummyChannel
+
+    channel = DummyChannel()
+    channel.factory = factory
+    request = http.Request(channel)
+    request.method, request.uri, request.clientproto = b"POST", b"/v1/chat/completions", b"HTTP/1.1"
+    request.code, request.sentLength = 200, 321
+    return request
+
+
+def test_a_factory_without_a_log_file_formats_no_access_line(monkeypatch):
+    from twisted.web import http
+
+    twisted_tuning.install()
+    formatted = []
+
+    def formatter(timestamp, request):
+        formatted.append(request.uri)
+        return "line"
+
+    factory = http.HTTPFactory(logFormatter=formatter)  # as Daphne makes it: no logPath
+    factory.startFactory()
+    try:
+        factory.log(_finished_request(factory))
+    finally:
+        factory.stopFactory()
+    assert formatted == []
+
+
+def test_a_factory_with_a_log_file_still_writes_its_access_line(tmp_path):
+    from twisted.web import http
+
+    twisted_tuning.install()
+    path = tmp_path / "access.log"
+    factory = http.HTTPFactory(logPath=str(path))
+    factory.startFactory()
+    try:
+        factory.log(_finished_request(factory))
+    finally:
+        factory.stopFactory()
+    assert '"POST /v1/chat/completions HTTP/1.1" 200 321' in path.read_text()
