@@ -462,7 +462,7 @@ class RoutingChooser:
             return False
         self._slot = (name, token)
         self._slot_label = entry.credential.label
-        metrics.CREDENTIAL_IN_FLIGHT.labels(self._slot_label).inc()
+        metrics.child(metrics.CREDENTIAL_IN_FLIGHT, self._slot_label).inc()
         held_slots.hold(self.state, name, token)
         return True
 
@@ -477,7 +477,7 @@ class RoutingChooser:
     def _release(self) -> None:
         slot, self._slot = self._slot, None
         if slot is not None:
-            metrics.CREDENTIAL_IN_FLIGHT.labels(self._slot_label).dec()
+            metrics.child(metrics.CREDENTIAL_IN_FLIGHT, self._slot_label).dec()
             held_slots.drop(slot[1])
             _off_the_path(self.state, self.state.release_slot(*slot))
 

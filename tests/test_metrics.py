@@ -171,3 +171,16 @@ def test_only_refusals_by_a_limit_count_as_limit_refusals_and_no_key_is_a_label(
         for value in sample.labels.values()
     }
     assert not any(value.startswith(("ccs_", "user_", "sk-")) for value in labels)
+
+
+def test_a_remembered_child_is_the_series_prometheus_client_would_name():
+    from proxy import metrics
+
+    series = ("openai-chat", "child-test-model", "ok", "200")
+    before = metrics.REQUESTS.labels(*series)._value.get()
+    assert metrics.child(metrics.REQUESTS, *series) is metrics.REQUESTS.labels(*series)
+    metrics.child(metrics.REQUESTS, *series).inc()
+    metrics.child(metrics.REQUESTS, *series).inc()
+    assert metrics.REQUESTS.labels(*series)._value.get() == before + 2
+    other = metrics.child(metrics.REQUESTS, "openai-chat", "child-test-model", "ok", "500")
+    assert other is not metrics.child(metrics.REQUESTS, *series)
