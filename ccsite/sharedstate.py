@@ -61,6 +61,7 @@ that crashed expire one TTL after its last renewal.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import math
 import time
@@ -143,6 +144,11 @@ def run_now(coroutine: Coroutine[Any, Any, T]) -> T:
     raise RuntimeError("a shared-state call suspended: it needs the event loop")
 
 
+# Slot tokens of process memory need only be unique in this process: a counter, not a uuid4
+# (a system call and an object per slot taken).
+_memory_tokens = itertools.count(1)
+
+
 class MemoryState:
     """Process-memory back end. No method awaits: each call runs to completion atomically."""
 
@@ -206,7 +212,7 @@ class MemoryState:
             slots = self._live_slots(name)
             if len(slots) >= limit:
                 return None
-        token = uuid.uuid4().hex
+        token = f"m{next(_memory_tokens):x}"
         slots[token] = time.monotonic() + ttl_seconds
         return token
 

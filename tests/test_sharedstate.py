@@ -190,3 +190,13 @@ async def test_held_slots_outlive_their_ttl_until_dropped_then_expire(state, nam
     await asyncio.sleep(0.45)
     assert await state.slots_in_use(name) == 0
     await held.stop()
+
+
+async def test_memory_slot_tokens_are_unique_in_the_process(name):
+    # Held slots of limits and routing are keyed by token across every MemoryState.
+    first, second = MemoryState(), MemoryState()
+    tokens = [await state.acquire_slot(name, 100, 30) for state in (first, second) for _ in range(50)]
+    assert None not in tokens and len(set(tokens)) == 100
+    await first.release_slot(name, tokens[0])
+    assert await first.slots_in_use(name) == 49
+    assert await second.slots_in_use(name) == 50
