@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,6 +114,12 @@ class UpstreamStream:
         self._settled = asyncio.Event()  # a 200 arrived, or the stream ended
         self._decided = asyncio.Event()  # something visible arrived, or the stream ended
         self._reader: asyncio.Task[None] | None = None
+        # The current read's deadline (loop time) and what the timeout failure says about it.
+        self._due = 0.0
+        self._due_label: tuple[str, float] = ("waiting for the first event", limits.first_event)
+        self._alarm: asyncio.TimerHandle | None = None  # the read's watchdog timer
+        self._alarm_task: asyncio.Task[None] | None = None
+        self._alarm_fired = False
         self.failure: UpstreamFailure | None = None
         self.ended = False
         self.accepted = False
@@ -284,29 +290,77 @@ class UpstreamStream:
 
     async def _read(self, response: Response) -> UpstreamFailure | None:
         decoder = NdjsonDecoder(self._limits.max_line_bytes)
-        step, what = self._limits.first_event, "waiting for the first event"
-        label = ("waiting for the first event", self._limits.first_event)
-        try:
-            async with asyncio.timeout(None) as scope:
+        self._arm(self._limits.first_event, "waiting for the first event")
+        with self._watchdog() as expired:
+            try:
                 while True:
-                    limit, label = self._limit(step, what)
-                    scope.reschedule(limit)
                     chunk = await response.read_chunk()
                     if chunk is None:
                         break
-                    step, what = self._limits.idle, "waiting between events"
-                    failure = await self._push(decoder.feed(chunk), scope)
+                    failure = await self._push(decoder.feed(chunk), waiting=True)
                     if failure is not None:
                         return failure
-        except TimeoutError:
-            # Raised by the timeout scope's exit, hence caught outside it.
-            raise _Timeout(timeout_failure(*label)) from None
-        failure = await self._push(decoder.close(), None)
+                    self._arm(self._limits.idle, "waiting between events")
+            except asyncio.CancelledError:
+                if expired():
+                    raise _Timeout(timeout_failure(*self._due_label)) from None
+                raise
+        failure = await self._push(decoder.close(), waiting=False)
         if failure is not None:
             return failure
         return None if self.finished else truncated_stream_failure()
 
-    async def _push(self, objects: list[Any], scope: asyncio.Timeout | None) -> UpstreamFailure | None:
+    def _arm(self, seconds: float, what: str) -> None:
+        """Move the read deadline. Timer work only when it comes sooner than the watchdog is
+        set for (the first event's deadline giving way to a shorter idle one); a later one
+        is read by the watchdog when it fires."""
+        due = self._loop.time() + seconds
+        if due <= self._deadline:
+            self._due, self._due_label = due, (what, seconds)
+        else:
+            self._due, self._due_label = self._deadline, ("the whole response", self._limits.total)
+        if self._alarm is not None and self._due < self._alarm.when():
+            self._set_alarm(self._due)
+
+    def _set_alarm(self, when: float) -> None:
+        if self._alarm is not None:
+            self._alarm.cancel()
+        self._alarm = self._loop.call_at(when, self._on_alarm)
+
+    def _on_alarm(self) -> None:
+        if self._loop.time() < self._due:
+            self._set_alarm(self._due)  # a chunk moved the deadline since: wait for the new one
+            return
+        self._alarm = None
+        self._alarm_fired = True
+        if self._alarm_task is not None:
+            self._alarm_task.cancel()
+
+    @contextlib.contextmanager
+    def _watchdog(self) -> Iterator[Callable[[], bool]]:
+        """One timer per read instead of one per chunk (``asyncio.timeout`` rescheduled per
+        chunk is a timer made and undone per event): it fires at the deadline it was set for
+        and, if a chunk moved the deadline meanwhile, sets itself again for the new one; past
+        the deadline it cancels the reading task, as ``asyncio.timeout`` does. Yields
+        ``expired()``: whether a CancelledError in the block is this timeout's own."""
+        task = asyncio.current_task()
+        assert task is not None
+        cancelling = task.cancelling()
+        self._alarm_task, self._alarm_fired = task, False
+        self._set_alarm(self._due)
+
+        def expired() -> bool:
+            # Ours only if nobody else cancelled the task too (aclose, a shutdown).
+            return self._alarm_fired and task.uncancel() <= cancelling
+
+        try:
+            yield expired
+        finally:
+            if self._alarm is not None:
+                self._alarm.cancel()
+            self._alarm, self._alarm_task = None, None
+
+    async def _push(self, objects: list[Any], *, waiting: bool) -> UpstreamFailure | None:
         """Queue the events of one chunk; an in-band error ends the attempt (§9.3)."""
         queued = False
         for obj in objects:
@@ -329,12 +383,12 @@ class UpstreamStream:
         if queued:
             self._wakeup.set()
             if len(self._events) >= HIGH_WATER_EVENTS:
-                await self._wait_for_consumer(scope)
+                await self._wait_for_consumer(waiting)
         return None
 
-    async def _wait_for_consumer(self, scope: asyncio.Timeout | None) -> None:
+    async def _wait_for_consumer(self, waiting: bool) -> None:
         # A slow client is not an idle upstream: only the total deadline applies meanwhile.
-        if scope is not None:
-            scope.reschedule(self._deadline)
+        if waiting:
+            self._due, self._due_label = self._deadline, ("the whole response", self._limits.total)
         self._drained.clear()
         await self._drained.wait()

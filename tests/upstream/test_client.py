@@ -270,6 +270,15 @@ async def test_a_silent_stream_is_an_idle_timeout_with_keepalive_ticks(upstream,
     assert sum(1 for batch in batches if batch == []) >= 3  # quiet ticks for keep-alives
 
 
+async def test_the_idle_deadline_counts_from_the_last_event_not_the_first(upstream, settings):
+    # 10 events 100 ms apart take a second, three idle deadlines: none of them passes.
+    settings.CC_IDLE_TIMEOUT = 0.35
+    directive = "paced deltas=10 delay_ms=100"
+    stream = await open_stream(request_for(f"[sim:{directive}]"), chooser=upstream.chooser())
+    assert text_of(await read_all(stream)) == expected_text(directive)
+    assert stream.failure is None and stream.finished
+
+
 async def test_total_deadline_caps_a_slow_stream(upstream, settings):
     settings.CC_TOTAL_TIMEOUT = 0.5
     stream = await open_stream(request_for("[sim:paced deltas=50 delay_ms=50]"), chooser=upstream.chooser())
