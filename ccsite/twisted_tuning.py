@@ -24,6 +24,7 @@
    CCSITE_BODY_TIMEOUT), or it gets a 408 and the connection is closed; an idle keep-alive
    connection is closed after ``idle_timeout`` (CCSITE_IDLE_CONNECTION_TIMEOUT). A response
    being streamed is not affected (Twisted stops the idle timer while a request is handled).
+   A request that arrives whole in one read (most do) sets no deadline timer at all.
 
 5. Twisted's status-line table lacks many registered codes (429 Too Many Requests, 422, 451,
    ...) and Anthropic's 529: it would send "Unknown Status". Every code Python's
@@ -143,16 +144,23 @@ def _install_request_deadlines(http: Any) -> None:
         made(self)
 
     def data_received(self: Any, data: bytes) -> None:
-        # The first bytes of a request start its clock; later bytes do not reset it.
-        if data and not self._handlingRequest and getattr(self, "_ccsite_deadline", None) is None:
-            _request_deadline(self, _limits.header_timeout)
+        # The first bytes of a request start its clock; later bytes do not reset it. The
+        # clock is set once these bytes are parsed, and only if the request is still
+        # incomplete: most requests arrive whole in one read and need no timer at all.
+        starting = data and not self._handlingRequest and getattr(self, "_ccsite_deadline", None) is None
         received(self, data)
+        if starting and not self._handlingRequest and getattr(self, "_ccsite_deadline", None) is None:
+            headers_in = getattr(self, "_ccsite_headers_in", False)
+            _request_deadline(self, _limits.body_timeout if headers_in else _limits.header_timeout)
 
     def all_headers_received(self: Any) -> None:
-        _request_deadline(self, _limits.body_timeout)
+        self._ccsite_headers_in = True
+        if getattr(self, "_ccsite_deadline", None) is not None:  # the headers took several reads
+            _request_deadline(self, _limits.body_timeout)
         headers_done(self)
 
     def all_content_received(self: Any) -> None:
+        self._ccsite_headers_in = False
         _cancel_deadline(self)
         content_done(self)
 

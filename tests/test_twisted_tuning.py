@@ -150,3 +150,65 @@ def test_a_factory_with_a_log_file_still_writes_its_access_line(tmp_path):
     finally:
         factory.stopFactory()
     assert '"POST /v1/chat/completions HTTP/1.1" 200 321' in path.read_text()
+
+
+def _channel_on_a_clock():
+    from twisted.internet.task import Clock
+    from twisted.internet.testing import StringTransport
+    from twisted.web import http
+
+    twisted_tuning.install()
+    clock = Clock()
+    channel = http.HTTPChannel()
+    channel.callLater = clock.callLater
+    channel.requestFactory = lambda *args, **kwargs: _NoReply(*args, **kwargs)
+    channel.makeConnection(StringTransport())
+    return channel, clock
+
+
+class _NoReply:
+    """A request that is only received (the application would answer later)."""
+
+    def __new__(cls, *args, **kwargs):
+        from twisted.web import http
+
+        class Held(http.Request):
+            def process(self) -> None:
+                pass
+
+        return Held(*args, **kwargs)
+
+
+REQUEST_HEAD = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n"
+
+
+def test_a_request_that_arrives_whole_sets_no_deadline_timer():
+    channel, clock = _channel_on_a_clock()
+    made = []
+    channel.callLater = lambda seconds, *args: made.append(seconds) or clock.callLater(seconds, *args)
+    channel.dataReceived(REQUEST_HEAD + b"{}")
+    assert channel._handlingRequest
+    assert twisted_tuning._limits.header_timeout not in made
+    assert twisted_tuning._limits.body_timeout not in made
+    assert getattr(channel, "_ccsite_deadline", None) is None
+    assert not [call for call in clock.getDelayedCalls() if call.active()]  # idle timer paused too
+
+
+def test_a_request_cut_after_its_headers_gets_the_body_deadline():
+    channel, clock = _channel_on_a_clock()
+    channel.dataReceived(REQUEST_HEAD + b"{")
+    deadline = channel._ccsite_deadline
+    assert deadline is not None and deadline.getTime() == twisted_tuning._limits.body_timeout
+    channel.dataReceived(b"}")
+    assert not deadline.active() and channel._handlingRequest
+
+
+def test_headers_in_pieces_get_the_header_deadline_then_the_body_one():
+    channel, clock = _channel_on_a_clock()
+    channel.dataReceived(REQUEST_HEAD[:20])
+    first = channel._ccsite_deadline
+    assert first.getTime() == twisted_tuning._limits.header_timeout
+    clock.advance(1)
+    channel.dataReceived(REQUEST_HEAD[20:])
+    assert not first.active()
+    assert channel._ccsite_deadline.getTime() == 1 + twisted_tuning._limits.body_timeout
