@@ -45,7 +45,7 @@ class EventStream(Protocol):
     def ready(self) -> bool:
         """Events (or the end) are waiting to be read right now."""
 
-    def batches(self, tick: float) -> AsyncIterator[list[UpstreamEvent]]: ...
+    def batches(self, tick: float | None) -> AsyncIterator[list[UpstreamEvent]]: ...
 
     async def aclose(self) -> None: ...
 
@@ -124,7 +124,8 @@ def sse_response(stream: EventStream, encoder: Encoder, outcome: RequestOutcome)
 async def collect(stream: EventStream, encoder: Encoder, outcome: RequestOutcome) -> dict[str, Any]:
     """Feed the whole upstream stream to the encoder; the non-streaming reply."""
     try:
-        async for batch in stream.batches(tick=settings.CCSITE_KEEPALIVE_SECONDS):
+        # No keep-alive ticks: nothing is sent before the whole reply (and no timer per request).
+        async for batch in stream.batches(tick=None):
             if outcome.first_token_ms is None:
                 _note_first_token(outcome, batch)
             for event in batch:

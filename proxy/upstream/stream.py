@@ -153,14 +153,16 @@ class UpstreamStream:
         if self.failure is not None and not self.visible:
             raise UpstreamError(self.failure)
 
-    async def batches(self, tick: float) -> AsyncIterator[list[UpstreamEvent]]:
-        """Lists of events as they arrive; ``[]`` after ``tick`` quiet seconds. Raises
-        UpstreamError after the last event when the stream failed."""
+    async def batches(self, tick: float | None) -> AsyncIterator[list[UpstreamEvent]]:
+        """Lists of events as they arrive; ``[]`` after ``tick`` quiet seconds (never with
+        ``tick=None``: a reader that sends no keep-alives). Raises UpstreamError after the
+        last event when the stream failed."""
         # One timer per stream, re-armed once per tick, instead of a timeout per wait: a fast
         # stream waits once every few events, and each timeout is a timer scheduled and undone.
         loop = self._loop
         self._quiet_since = loop.time()
-        self._ticker = loop.call_at(self._quiet_since + tick, self._on_tick, tick)
+        if tick is not None:
+            self._ticker = loop.call_at(self._quiet_since + tick, self._on_tick, tick)
         try:
             while True:
                 if self._events:

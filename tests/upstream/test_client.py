@@ -270,6 +270,19 @@ async def test_a_silent_stream_is_an_idle_timeout_with_keepalive_ticks(upstream,
     assert sum(1 for batch in batches if batch == []) >= 3  # quiet ticks for keep-alives
 
 
+async def test_without_a_tick_a_silent_stream_yields_no_empty_batches(upstream, settings):
+    # The non-streaming reader (collect) sends no keep-alives, so it asks for no ticks.
+    settings.CC_IDLE_TIMEOUT = 0.5
+    stream = await open_stream(request_for("[sim:stall after=1]"), chooser=upstream.chooser())
+    batches: list[list[Any]] = []
+    with pytest.raises(UpstreamError) as raised:
+        async for batch in stream.batches(tick=None):
+            batches.append(batch)
+    await stream.aclose()
+    assert raised.value.failure.kind is FailureKind.TIMEOUT
+    assert batches and all(batches)
+
+
 async def test_the_idle_deadline_counts_from_the_last_event_not_the_first(upstream, settings):
     # 10 events 100 ms apart take a second, three idle deadlines: none of them passes.
     settings.CC_IDLE_TIMEOUT = 0.35
