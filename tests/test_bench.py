@@ -98,3 +98,26 @@ def test_a_missing_node_skips_the_peer_with_a_clear_line(tmp_path, monkeypatch):
         f"no proxy.mjs in {tmp_path / 'elsewhere'}: skipping the peer",
         "node is not installed: skipping the peer (install Node.js 18 or newer)",
     )
+
+
+def _figures(label: str, ttft_p50_ms: float) -> object:
+    from proxy.bench.stats import RunFigures
+
+    return RunFigures(label, 10, 0, {}, 1.0, 500, 1.0, 2.0, ttft_p50_ms, 2.0, 3.0, 4.0)
+
+
+def test_the_comparison_has_a_table_for_the_gateway_with_its_features_off():
+    from proxy.bench.compare import compare, render_comparison
+    from proxy.bench.runner import Repetition, ScenarioResult
+    from proxy.bench.scenarios import standard_scenarios
+
+    scenario = next(s for s in standard_scenarios(1.0, (500,)) if s.name == "a")
+    reps = [
+        Repetition(_figures("direct", 0.2), _figures("on", 0.8), _figures("peer", 1.2), _figures("off", 0.5))
+        for _ in range(3)
+    ]
+    results = [ScenarioResult(scenario, reps[0].direct, reps[0].gateway, repetitions=reps)]
+    assert [round(row.ratio, 6) for row in compare(results)] == [0.6]  # (0.8 - 0.2) / (1.2 - 0.2)
+    assert [round(row.ratio, 6) for row in compare(results, "features_off")] == [0.3]
+    text = "\n".join(render_comparison(results))
+    assert "gateway (features on) / peer" in text and "gateway (features off) / peer" in text

@@ -71,24 +71,27 @@ def _matches(column: Column, result: ScenarioResult) -> bool:
     return name == column.key
 
 
-def _pairs(column: Column, reps: list[Repetition]) -> list[tuple[float, float]]:
+def _pairs(column: Column, reps: list[Repetition], target: str) -> list[tuple[float, float]]:
     pairs = []
     for rep in reps:
-        if rep.peer is None or rep.peer.errors or rep.gateway.errors:
+        run = getattr(rep, target)
+        if rep.peer is None or run is None or rep.peer.errors or run.errors:
             continue
-        ours, theirs = column.value(rep.gateway, rep.direct), column.value(rep.peer, rep.direct)
+        ours, theirs = column.value(run, rep.direct), column.value(rep.peer, rep.direct)
         if ours is not None and theirs:
             pairs.append((ours, theirs))
     return pairs
 
 
-def compare(results: list[ScenarioResult]) -> list[ColumnFigures]:
+def compare(results: list[ScenarioResult], target: str = "gateway") -> list[ColumnFigures]:
+    """Each column's gateway/peer figures; ``target`` "features_off" compares the gateway
+    with its features off instead (``--features-off``)."""
     table = []
     for column in COLUMNS:
         result = next((r for r in results if _matches(column, r)), None)
         if result is None:
             continue
-        pairs = _pairs(column, result.repetitions)
+        pairs = _pairs(column, result.repetitions, target)
         if not pairs:
             continue
         ratios = tuple(ours / theirs for ours, theirs in pairs)
@@ -105,12 +108,17 @@ def compare(results: list[ScenarioResult]) -> list[ColumnFigures]:
 
 
 def render_comparison(results: list[ScenarioResult]) -> list[str]:
-    table = compare(results)
+    lines = _comparison(results, "gateway", "features on")
+    return lines + _comparison(results, "features_off", "features off") if lines else []
+
+
+def _comparison(results: list[ScenarioResult], target: str, label: str) -> list[str]:
+    table = compare(results, target)
     if not table:
         return []
     reps = max(len(r.repetitions) for r in results)
     lines = [
-        f"gateway (features on) / peer, median of {reps} interleaved repetition(s) "
+        f"gateway ({label}) / peer, median of {reps} interleaved repetition(s) "
         f"(lead: <= {LEAD_COST} on costs, >= {LEAD_THROUGHPUT} on throughput)",
         f"{'column':<50} {'gateway':>10} {'peer':>10} {'ratio':>7}  per repetition",
     ]
