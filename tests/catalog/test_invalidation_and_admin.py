@@ -25,6 +25,21 @@ def test_bump_reloads_here_at_once_and_a_poll_picks_up_other_processes_bumps():
 
 
 @pytest.mark.django_db
+def test_a_version_table_emptied_and_bumped_again_is_still_seen_as_a_change():
+    """A flush (every transactional test) or a restore empties the table; the next bump must
+    not repeat the version a process last took, or it keeps what it loaded in between."""
+    invalidation.on_change("test-reset", lambda: None)
+    try:
+        invalidation.bump("test-reset")
+        assert invalidation.poll_once() == ["test-reset"]
+        ChangeVersion.objects.all().delete()  # what a flush does between tests
+        invalidation.bump("test-reset")
+        assert invalidation.poll_once() == ["test-reset"]
+    finally:
+        invalidation._reloads.pop("test-reset")
+
+
+@pytest.mark.django_db
 def test_changelist_toggle_filters_and_search(admin_client):
     url = reverse("admin:catalog_model_changelist")
     page = admin_client.get(url, {"q": "kimi", "source": "builtin", "vendor": "moonshotai"}).content.decode()
