@@ -84,36 +84,16 @@ def test_credential_form_picks_allowed_models_from_the_catalog(admin_client):
 
 
 @pytest.fixture
-def redis_url(settings):
-    import shutil
-    import subprocess
-    import time
-
+def redis_url(redis_server, settings):
+    """The session's private redis-server, emptied, as this process's REDIS_URL."""
     import redis
 
-    from tests.live import free_port
-
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.ConnectionError:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-    settings.REDIS_URL = url
+    with redis.Redis.from_url(redis_server.url) as client:
+        client.flushdb()
+    settings.REDIS_URL = redis_server.url
     invalidation._redis_client = None
-    yield url
+    yield redis_server.url
     invalidation._redis_client = None
-    process.terminate()
-    process.wait(timeout=10)
 
 
 def test_with_redis_a_bump_is_seen_through_a_version_key(redis_url, transactional_db):
