@@ -30,8 +30,9 @@ API
 
 Backends: the version table works with SQLite shared by several Daphne processes and with
 PostgreSQL, no Redis needed. With REDIS_URL set, ``bump`` also increments the Redis key
-``ccsite:changes:<name>`` once the transaction commits, and the poll is one ``MGET`` of those
-keys instead of a query (the tables stay the source of truth). A failed poll is logged and
+``ccsite:changes:<name>`` once the transaction commits (a key made anew also starts from the
+clock), and the poll is one ``MGET`` of those keys instead of a query (the tables stay the
+source of truth). A failed poll is logged and
 retried on the next tick; reload errors are logged and the old snapshot kept.
 """
 
@@ -82,12 +83,12 @@ def bump(name: str) -> None:
         ChangeVersion.objects.get_or_create(name=name, defaults={"version": _fresh_version()})
     if settings.REDIS_URL:
         # After the commit, or another process could reload before the change is visible.
-        transaction.on_commit(lambda: _redis().incr(REDIS_PREFIX + name))
+        transaction.on_commit(lambda: _redis_bump(REDIS_PREFIX + name))
     run_reloads(name)
 
 
 def _fresh_version() -> int:
-    """The first version of a row made anew: the clock in nanoseconds, never 1 again.
+    """The first version of a row (or Redis key) made anew: the clock in nanoseconds, never 1.
 
     A poll reads the version, then the data. When the table is emptied (a flush, a restore)
     and the row starts over, a row restarting at 1 could repeat the very version a process
@@ -115,6 +116,12 @@ def _redis() -> Any:
 
         _redis_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
     return _redis_client
+
+
+def _redis_bump(key: str) -> None:
+    client = _redis()
+    client.set(key, _fresh_version(), nx=True)  # a key made anew (FLUSHDB, a restart): the clock
+    client.incr(key)
 
 
 def read_versions() -> dict[str, int]:
