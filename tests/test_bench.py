@@ -3,15 +3,12 @@ gateway, load generator, exact answer checks, report) on a handful of requests."
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.live import run_ccbench
+
 ROW = re.compile(
     r"^(direct \(simulator\)|gateway \(auth on\)|gateway \(logging off\))\s+(\d+)\s+(\d+)\s", re.MULTILINE
 )
@@ -20,17 +17,7 @@ pytestmark = [pytest.mark.live]
 
 
 def test_smoke_run_reports_every_scenario_without_errors(tmp_path):
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "ccsite.settings", "CCSITE_ENV_FILE": "", "DEBUG": "1"}
-    env["CCSITE_DATA_DIR"] = str(tmp_path)
-    result = subprocess.run(
-        [sys.executable, "manage.py", "ccbench", "--smoke", "--only", "a,d,e,r", "--no-auth-compare"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    result = run_ccbench(tmp_path, "--smoke", "--only", "a,d,e,r", "--no-auth-compare")
     assert result.returncode == 0, result.stderr[-2000:]
     table = result.stdout
     for name in ("[a] c=1", "[d] c=16", "[e] c=32", "[r] c=32"):

@@ -281,47 +281,25 @@ def test_the_writer_and_a_rebuild_give_the_same_roll_up(rows):
                 assert row[name] == pytest.approx(2 * earlier[key][name]), (model, key, name)
 
 
-def test_cli_equals_the_rows(rows):
+def usage_cli(*args: str) -> str:
+    """What ``manage.py usage`` prints for the first five days of March 2026 with ``args``."""
     out = io.StringIO()
-    call_command(
-        "usage",
-        "--since",
-        "2026-03-01",
-        "--until",
-        "2026-03-05",
-        "--by",
-        "model",
-        "--format",
-        "json",
-        stdout=out,
-    )
-    got = {
-        record["name"]: (record["requests"], record["output_tokens"]) for record in json.loads(out.getvalue())
-    }
+    call_command("usage", "--since", "2026-03-01", "--until", "2026-03-05", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_cli_equals_the_rows(rows):
+    printed = usage_cli("--by", "model", "--format", "json")
+    got = {record["name"]: (record["requests"], record["output_tokens"]) for record in json.loads(printed)}
     expected = defaultdict(lambda: (0, 0))
     for r in rows:
         n, o = expected[r.model]
         expected[r.model] = (n + 1, o + r.output_tokens)
     assert got == dict(expected)
-    out = io.StringIO()
-    call_command(
-        "usage",
-        "--since",
-        "2026-03-01",
-        "--until",
-        "2026-03-05",
-        "--by",
-        "day",
-        "--format",
-        "csv",
-        stdout=out,
-    )
-    records = list(csv.DictReader(io.StringIO(out.getvalue())))
+    records = list(csv.DictReader(io.StringIO(usage_cli("--by", "day", "--format", "csv"))))
     assert sum(int(record["requests"]) for record in records) == len(rows)
     assert [record["name"] for record in records] == [f"2026-03-0{d}" for d in range(1, 6)]
-    out = io.StringIO()
-    call_command("usage", "--since", "2026-03-01", "--until", "2026-03-05", "--by", "user", stdout=out)
-    assert "requests" in out.getvalue().splitlines()[0]
+    assert "requests" in usage_cli("--by", "user").splitlines()[0]
 
 
 class TableParser(HTMLParser):
