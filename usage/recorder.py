@@ -68,8 +68,7 @@ def _tokens(item: QueuedOutcome) -> tuple[Usage, bool]:
     if outcome.usage is not None:
         return outcome.usage, outcome.usage_estimated
     estimate = outcome.estimated_input_tokens
-    started_upstream = outcome.status == "cancelled" or outcome.http_status == 200
-    if estimate and started_upstream:
+    if estimate and outcome.reached_upstream:
         return Usage(input_tokens=estimate), True
     return Usage(), False
 
