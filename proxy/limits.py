@@ -13,9 +13,9 @@ gives the slot back and replaces each reservation by the real usage (or keeps th
 when none arrived, as the request log does; a request that failed before the upstream began,
 which the log records with no tokens, gives its reservation back). So a budget can be
 overshot only by the reconciliation of requests already admitted. While a request runs, this
-process renews its slots in the background (one call
-for all of them every CCSITE_LIMIT_SLOT_SECONDS / 3, ``ccsite.sharedstate.HeldSlots``), so a
-request that lasts longer than that keeps its slot; a slot held by a process that died is no
+process renews its slots in the background (one call for all of them every
+CCSITE_LIMIT_SLOT_SECONDS / 3, ``ccsite.sharedstate.HeldSlots``), so a request that lasts
+longer than that keeps its slot; a slot held by a process that died is no
 longer renewed and expires CCSITE_LIMIT_SLOT_SECONDS after its last renewal.
 """
 
