@@ -60,6 +60,7 @@ async def responses(request: HttpRequest) -> HttpResponse | StreamingHttpRespons
             created_at=int(time.time()),
             reasoning_key=reasoning_key(),
             on_complete=remember,
+            input_estimate=estimate[0],
         )
 
     return await serve_translated(request, RESPONSES, translate, encoder)
