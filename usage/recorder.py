@@ -85,7 +85,7 @@ def build_row(item: QueuedOutcome) -> Row:
         http_status = CLIENT_CLOSED_REQUEST
     created_at = datetime.fromtimestamp(item.finished_at, tz=UTC)
     model = outcome.upstream_model[:200]
-    return dict(
+    row = dict(
         created_at=created_at,
         hour=int(item.finished_at // 3600),
         request_id=outcome.request_id,
@@ -116,6 +116,17 @@ def build_row(item: QueuedOutcome) -> Row:
         session_id=outcome.session_id[:200],
         cost_usd=_cost(usage, model),
     )
+    for name, value in row.items():
+        if type(value) is str:
+            row[name] = storable(value)
+    return row
+
+
+def storable(text: str) -> str:
+    """``text`` as every database stores it: PostgreSQL's text type refuses NUL, which a client
+    can put in a model name or a body (one such row would hold back its batch and every row
+    queued after it, forever)."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def _cost(usage: Usage, model: str) -> Decimal | None:
@@ -278,8 +289,8 @@ class RequestLogWriter:
             RequestBody(
                 request_id=item.request_id,
                 created_at=datetime.fromtimestamp(item.finished_at, tz=UTC),
-                request_body=item.request_body,
-                response_body=item.response_body,
+                request_body=storable(item.request_body),
+                response_body=storable(item.response_body),
             )
             for item in batch
             if isinstance(item, QueuedBody)
