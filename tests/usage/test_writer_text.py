@@ -36,3 +36,30 @@ def test_a_nul_in_client_text_is_stored_as_the_replacement_character():
     assert RequestLog.objects.filter(request_id="req_after").exists()
     body = RequestBody.objects.get(request_id="req_nul")
     assert (body.request_body, body.response_body) == ('{"model": "bad\ufffdmodel"}', "answer\ufffd")
+
+
+def test_a_row_the_database_refuses_for_its_content_is_dropped_and_the_others_are_written(
+    monkeypatch, caplog
+):
+    """A value no retry can store (PostgreSQL: a token count past its integer column, say)
+    costs that row only: it is dropped, counted and logged; the batch around it is written."""
+    from django.db import DataError
+
+    from usage import recorder
+
+    real = recorder.insert_rows
+
+    def refusing(rows):
+        if any(row["request_id"] == "req_poison" for row in rows):
+            raise DataError("integer out of range")
+        return real(rows)
+
+    monkeypatch.setattr(recorder, "insert_rows", refusing)
+    writer = RequestLogWriter()
+    for request_id in ("req_before", "req_poison", "req_after"):
+        writer.record(outcome(request_id, "deepseek/deepseek-v4-flash"))
+    assert writer.flush() is True and writer.pending() == 0
+    stored = set(RequestLog.objects.values_list("request_id", flat=True))
+    assert stored == {"req_before", "req_after"}
+    assert writer.dropped == 1
+    assert "req_poison" in caplog.text
