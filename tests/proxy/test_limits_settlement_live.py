@@ -29,11 +29,11 @@ def settled_use(live, name: str, expected: int, timeout: float = 3.0) -> int:
     return used
 
 
-@pytest.mark.parametrize("scenario", ["http-500", "http-401", "truncate"])
+@pytest.mark.parametrize("scenario", ["http-500", "http-401", "http-429-plain"])
 def test_a_request_that_failed_before_any_answer_is_not_charged(live, scenario):
     key = live.limit_key(budget_tokens=100_000, budget_period="day", tpm_limit=100_000)
     failed = asyncio.run(fire(live, 1, chat_body(f"[sim:{scenario}] hi")))[0]
-    assert failed.status_code >= 500
+    assert failed.status_code in (429, 502, 503)
     (row,) = logged_rows(key, 1)
     assert (row.input_tokens, row.output_tokens, row.tokens_estimated) == (0, 0, False)
     assert settled_use(live, "budget_tokens", 0) == 0
