@@ -28,7 +28,12 @@ from django.utils.log import log_response
 
 from ccsite import invalidation
 from ccsite.paths import is_api_path
-from proxy.request_meta import new_request_id, request_id_of, stamp_request_id
+from proxy.request_meta import (
+    new_request_id,
+    record_cancelled_before_outcome,
+    request_id_of,
+    stamp_request_id,
+)
 
 CONNECTION_CHECK_SECONDS = 60.0
 
@@ -96,7 +101,10 @@ class GatewayASGIHandler(ASGIHandler):
                     await task
                 except (asyncio.CancelledError, RequestAborted):
                     pass
-        return None if serving.cancelled() else serving.result()
+        if serving.cancelled():
+            record_cancelled_before_outcome(request)  # gone before the view recorded anything
+            return None
+        return serving.result()
 
     async def _serve(self, request: Any, send: Any) -> HttpResponseBase:
         response = await self._api_response(request)

@@ -10,10 +10,12 @@ is one atomic operation, so concurrent requests cannot overshoot a cap.
 
 ``Admission.settle`` runs once when the request ends (success, error, client disconnect): it
 gives the slot back and replaces each reservation by the real usage (or keeps the estimate
-when none arrived). So a budget can be overshot only by the reconciliation of requests already
-admitted. While a request runs, this process renews its slots in the background (one call
-for all of them every CCSITE_LIMIT_SLOT_SECONDS / 3, ``ccsite.sharedstate.HeldSlots``), so a
-request that lasts longer than that keeps its slot; a slot held by a process that died is no
+when none arrived, as the request log does; a request that failed before the upstream began,
+which the log records with no tokens, gives its reservation back). So a budget can be
+overshot only by the reconciliation of requests already admitted. While a request runs, this
+process renews its slots in the background (one call for all of them every
+CCSITE_LIMIT_SLOT_SECONDS / 3, ``ccsite.sharedstate.HeldSlots``), so a request that lasts
+longer than that keeps its slot; a slot held by a process that died is no
 longer renewed and expires CCSITE_LIMIT_SLOT_SECONDS after its last renewal.
 """
 
@@ -281,7 +283,10 @@ def limits_recorder(outcome: RequestOutcome) -> None:
     admission = outcome.admission
     if admission is not None:
         outcome.admission = None
-        settle_later(admission, outcome.usage)
+        usage = outcome.usage
+        if usage is None and not outcome.reached_upstream:
+            usage = Usage()  # nothing was generated: the reserved estimate is given back
+        settle_later(admission, usage)
 
 
 _installed = False

@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django import forms
+from django.core.exceptions import ValidationError
 
 from accounts.models import ClientKey, UpstreamCredential, User
 from usage.models import Surface
 from usage.selectors import ReportFilter, default_range
 
+# The days a report can cover: its hour buckets count from the Unix epoch, and the day after
+# ``until`` must still be a date.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9999, 12, 30)
+DAY_RANGE_MESSAGE = f"Enter a date from {FIRST_DAY} to {LAST_DAY}."
+
+
+def check_day(day: date) -> None:
+    """Raise ValidationError for a day the report cannot cover."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValidationError(DAY_RANGE_MESSAGE, code="day_range")
+
 
 class ReportForm(forms.Form):
-    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    since = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"}), validators=[check_day]
+    )
     until = forms.DateField(
-        required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="inclusive"
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="inclusive",
+        validators=[check_day],
     )
     bucket = forms.ChoiceField(choices=[("day", "day"), ("hour", "hour")], required=False)
     user = forms.ModelChoiceField(User.objects.order_by("username"), required=False)
