@@ -100,10 +100,9 @@ async def generate(
         surface,
         principal,
         client_model=upstream_request.client_model,
-        upstream_model=upstream_request.model,
         streaming=streaming,
         session_id=upstream_request.session_hint,
-    )
+    )  # the served model is set once the name resolves: an unknown name is never a model
     if principal is not None:
         # One user's conversation id can never select another user's upstream thread.
         upstream_request.session_scope = f"user:{principal.user_id}"

@@ -3,8 +3,8 @@
 A recorder on ``add_recorder`` turns each finished request into counter and histogram updates
 (a few dictionary look-ups: never per stream event, never a query). Labels carry the surface
 under the request log's names (``openai-chat``, ``anthropic-messages``, ``count-tokens``,
-``responses``, ``models``, ``me``), the model the client asked for (``unknown`` when it did not
-resolve), the outcome, the HTTP status, the failure kind and the upstream credential's
+``responses``, ``models``, ``me``), the model served (the catalog's upstream id, as the usage
+report's by-model table has it; ``unknown`` when the name did not resolve), the outcome, the HTTP status, the failure kind and the upstream credential's
 operator-chosen label; never a key, a user or any other secret. Two gauges are moved by the
 code that owns the fact: routing (a concurrency slot taken or given back) and the request-log
 writer (its queue depth after each flush, and every row it had to drop).
@@ -85,8 +85,9 @@ _FALLBACK_STATUS = {"ok": "200", "cancelled": "499"}
 
 def record(outcome: RequestOutcome) -> None:
     """The outcome recorder: one update per metric of the finished request."""
-    # A model that did not resolve is whatever the client typed: not a label (unbounded).
-    surface, model = outcome.surface, outcome.client_model if outcome.upstream_model else "unknown"
+    # The served model: the client's spelling (case, aliases, wildcards) is unbounded, and the
+    # usage report groups by the served model too.
+    surface, model = outcome.surface, outcome.upstream_model or "unknown"
     status = str(outcome.http_status) if outcome.http_status else _FALLBACK_STATUS.get(outcome.status, "0")
     REQUESTS.labels(surface, model, outcome.status, status).inc()
     DURATION.labels(surface, model, outcome.status).observe(outcome.duration_ms / 1000)
