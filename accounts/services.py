@@ -170,6 +170,7 @@ LIMIT_MAXIMUMS = {
     "budget_tokens": 9_223_372_036_854_775_807,
 }
 MAX_BUDGET_COST = Decimal(100_000_000)
+BUDGET_COST_STEP = Decimal("0.0001")
 
 
 def limits_update(*, target: User | ClientKey, changes: dict[str, object]) -> None:
@@ -188,6 +189,9 @@ def limits_update(*, target: User | ClientKey, changes: dict[str, object]) -> No
             raise AccountsError(f"{name.replace('_', ' ')} can be at most {LIMIT_MAXIMUMS[name]:,}")
     if changes.get("budget_cost") is not None and Decimal(str(changes["budget_cost"])) <= 0:
         raise AccountsError("the cost budget must be more than 0")
+    if changes.get("budget_cost") is not None and Decimal(str(changes["budget_cost"])) % BUDGET_COST_STEP:
+        # The column keeps 4 decimals: a finer amount would be rounded silently (1e-7 to 0).
+        raise AccountsError(f"the cost budget is in steps of {BUDGET_COST_STEP} USD (at most 4 decimals)")
     if changes.get("budget_cost") is not None and Decimal(str(changes["budget_cost"])) >= MAX_BUDGET_COST:
         raise AccountsError(f"the cost budget must be less than {MAX_BUDGET_COST:,} USD")
     if changes.get("budget_period") not in (None, *PERIODS):
