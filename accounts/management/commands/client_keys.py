@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
+from accounts.budget_prices import unpriced_budget_warning
 from accounts.management.base import OneLineCommand
 from accounts.management.limit_options import add_limit_arguments, limit_changes, limits_json, limits_text
 from accounts.models import ClientKey
@@ -67,6 +68,12 @@ class Command(OneLineCommand):
         except AccountsError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"Limits of {key.prefix}: {limits_text(key)}.")
+        self._warn_unpriced(key, changes)
+
+    def _warn_unpriced(self, target: ClientKey, changes: dict[str, object]) -> None:
+        warning = unpriced_budget_warning(target) if changes.get("budget_cost") is not None else ""
+        if warning:
+            self.stderr.write(warning)
 
     def _key(self, prefix: str) -> ClientKey:
         try:
