@@ -144,9 +144,10 @@ class ClientKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected keys")
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ClientKey]) -> None:
-        for key in queryset:
-            services.client_key_revoke(key=key)
-        self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
+        revoked = sum(services.client_key_revoke(key=key) for key in queryset)
+        already = len(queryset) - revoked
+        note = f"; {already} already revoked" if already else ""
+        self.message_user(request, f"Revoked {revoked} key(s){note}.", messages.SUCCESS)
 
 
 @admin.register(UpstreamCredential)

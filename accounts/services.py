@@ -46,13 +46,16 @@ def client_key_create(
     return key, secret
 
 
-def client_key_revoke(*, key: ClientKey) -> None:
-    if not key.revoked:
-        ClientKey.objects.filter(pk=key.pk).update(revoked=True, revoked_at=timezone.now())
-        key.refresh_from_db(fields=["revoked", "revoked_at"])
+def client_key_revoke(*, key: ClientKey) -> bool:
+    """Revoke the key (idempotent); False when it was revoked already."""
+    revoked_now = bool(
+        ClientKey.objects.filter(pk=key.pk, revoked=False).update(revoked=True, revoked_at=timezone.now())
+    )
+    key.refresh_from_db(fields=["revoked", "revoked_at"])
     # Immediately in this process; other processes within the invalidation poll.
     key_cache.forget(key.prefix)
     invalidation.bump(KEYS_CHANGED)
+    return revoked_now
 
 
 def clean_api_key(api_key: str) -> str:

@@ -97,6 +97,13 @@ def test_admin_actions_revoke_keys_and_toggle_credentials(admin_client, user):
     )
     key.refresh_from_db()
     assert key.revoked
+    other, _ = make_client_key(user=user)
+    again = admin_client.post(
+        reverse("admin:accounts_clientkey_changelist"),
+        {"action": "revoke_keys", "_selected_action": [key.pk, other.pk]},
+        follow=True,
+    )
+    assert [str(m) for m in again.context["messages"]][-1] == "Revoked 1 key(s); 1 already revoked."
     admin_client.post(
         reverse("admin:accounts_upstreamcredential_changelist"),
         {"action": "disable_credentials", "_selected_action": [credential.pk]},

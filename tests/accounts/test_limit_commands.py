@@ -69,6 +69,15 @@ def test_revoke_by_prefix_refuses_the_key_at_once(alice_key):
     assert json.loads(run("client_keys", "list", "--json"))[0]["state"] == "revoked"
 
 
+def test_revoking_a_revoked_key_says_so_and_changes_nothing(alice_key):
+    key, _ = alice_key
+    run("client_keys", "revoke", key.prefix)
+    revoked_at = ClientKey.objects.get(pk=key.pk).revoked_at
+    again = run("client_keys", "revoke", key.prefix)  # exit status 0: revoking is idempotent
+    assert "already revoked" in again and not again.startswith("Revoked")
+    assert ClientKey.objects.get(pk=key.pk).revoked_at == revoked_at
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

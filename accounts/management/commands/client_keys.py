@@ -57,8 +57,12 @@ class Command(OneLineCommand):
             return
         key = self._key(options["prefix"])
         if action == "revoke":
-            client_key_revoke(key=key)
-            self.stdout.write(f"Revoked {key.prefix} ({key.name!r} of {key.user.get_username()}).")
+            what = f"{key.prefix} ({key.name!r} of {key.user.get_username()})"
+            if client_key_revoke(key=key):
+                self.stdout.write(f"Revoked {what}.")
+            else:
+                when = f" at {key.revoked_at:%Y-%m-%d %H:%M} UTC" if key.revoked_at else ""
+                self.stdout.write(f"{what} was already revoked{when}: nothing changed.")
             return
         changes = limit_changes(options)
         if not changes:
