@@ -28,7 +28,11 @@ def user_get_or_create(*, username: str) -> tuple[User, bool]:
     username = username.strip()
     if not username:
         raise AccountsError("a user name is required")
-    return User.objects.get_or_create(username=username)
+    user, created = User.objects.get_or_create(username=username)
+    if created:  # explicitly without a password (Django's marker), until an operator sets one
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user, created
 
 
 def client_key_create(
