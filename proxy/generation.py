@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from accounts.keycache import KeyPrincipal
 from accounts.limits import KeyLimits
-from catalog.snapshot import served_model
+from catalog.snapshot import current, served_model
 from proxy.imagefetch import fetch_remote_images
 from proxy.limits import LimitRefused, admit
 from proxy.outcomes import CLIENT_CLOSED_REQUEST, RequestOutcome, record_outcome
@@ -102,7 +102,7 @@ async def generate(
         client_model=upstream_request.client_model,
         streaming=streaming,
         session_id=upstream_request.session_hint,
-    )  # the served model is set once the name resolves: an unknown name is never a model
+    )  # the served model is set once the name resolves
     if principal is not None:
         # One user's conversation id can never select another user's upstream thread.
         upstream_request.session_scope = f"user:{principal.user_id}"
@@ -111,6 +111,9 @@ async def generate(
     try:
         resolve_model(upstream_request)
     except InvalidRequest as exc:  # unknown (404) or disabled (403): never sent upstream
+        # A disabled model is still a catalog id; an unknown name is no model (bounded labels).
+        known = current().catalog.resolve(upstream_request.client_model or upstream_request.model)
+        outcome.upstream_model = known.id if known is not None else ""
         outcome.set_error(
             exc.code or "invalid_request", exc.message, status="invalid", error=invalid_request_error(exc)
         )
