@@ -109,7 +109,7 @@ async def generate(
         client_model=upstream_request.client_model,
         streaming=streaming,
         session_id=upstream_request.session_hint,
-    )
+    )  # the served model is set once the name resolves
     if principal is not None:
         # One user's conversation id can never select another user's upstream thread.
         upstream_request.session_scope = f"user:{principal.user_id}"

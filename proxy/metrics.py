@@ -3,10 +3,12 @@
 A recorder on ``add_recorder`` turns each finished request into counter and histogram updates
 (a few dictionary look-ups: never per stream event, never a query). Labels carry the surface
 under the request log's names (``openai-chat``, ``anthropic-messages``, ``count-tokens``,
-``responses``, ``models``, ``me``), the catalog model that served it (``unknown`` when the
-name did not resolve: client spellings and wildcard-alias suffixes are unbounded), the
-outcome, the HTTP status, the failure kind and the upstream credential's operator-chosen
-label; never a key, a user or any other secret. Two gauges are moved by the code that owns the
+``responses``, ``models``, ``me``), the model served (the catalog's upstream id, as the usage
+report's by-model table has it; ``unknown`` when the name did not resolve), the outcome, the HTTP
+status, the failure kind and the upstream credential's operator-chosen label; never a key, a
+user or any other secret. Upstream errors are counted per failed attempt by routing (one
+credential refused, then another one serving, is still a sample), so ``record`` counts only
+the failures no routed credential reported. Two gauges are moved by the code that owns the
 fact: routing (a concurrency slot taken or given back) and the request-log writer (its queue
 depth after each flush, and every row it had to drop).
 
@@ -58,7 +60,9 @@ DURATION = Histogram(
     buckets=_DURATION_BUCKETS,
 )
 UPSTREAM_ERRORS = Counter(
-    "ccsite_upstream_errors", "Requests that ended in an upstream failure.", ("kind", "credential")
+    "ccsite_upstream_errors",
+    "Failed upstream attempts, per credential (failed-over attempts included).",
+    ("kind", "credential"),
 )
 LIMIT_REFUSALS = Counter(
     "ccsite_limit_refusals",
@@ -105,7 +109,8 @@ def record(outcome: RequestOutcome) -> None:
         ):
             if count:
                 TOKENS.labels(surface, model, kind).inc(count)
-    if outcome.error_kind in _UPSTREAM_KINDS:
+    if outcome.error_kind in _UPSTREAM_KINDS and not outcome.credential_id:
+        # A routed credential's failures were counted by routing, attempt by attempt.
         UPSTREAM_ERRORS.labels(outcome.error_kind, outcome.credential_label).inc()
     elif outcome.status == "limited":  # a ccsite limit, not the upstream's or routing's 429
         LIMIT_REFUSALS.labels(surface, outcome.error_kind or "limit").inc()

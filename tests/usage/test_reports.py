@@ -7,13 +7,15 @@ import csv
 import io
 import json
 import math
+import re
 from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
+from django.utils.html import escape
 
 from tests.factories import UserFactory, make_client_key, make_credential
 from tests.usage.factories import make_rows, store, utc
@@ -431,3 +433,29 @@ def test_the_migration_rolls_up_a_log_written_before_it():
         executor.migrate(executor.loader.graph.leaf_nodes())
     assert totals(RANGE) == direct(made)
     assert usage_report(RANGE).totals == direct(made)
+
+
+@pytest.mark.parametrize(
+    ("query", "errors"),
+    [
+        ("since=2026-13-45", ["since: not a date (YYYY-MM-DD): '2026-13-45'"]),
+        (
+            "since=garbage&until=x",
+            ["since: not a date (YYYY-MM-DD): 'garbage'", "until: not a date (YYYY-MM-DD): 'x'"],
+        ),
+        ("since=2026-03-05&until=2026-03-01", ["__all__: until is before since: the range is empty"]),
+    ],
+)
+def test_a_bad_filter_is_a_400_with_the_message_never_silently_ignored(rows, admin_client, query, errors):
+    page = admin_client.get(f"/admin/usage/requestlog/report/?{query}")
+    assert page.status_code == 400
+    html = page.content.decode()
+    assert 'id="usage-filters"' in html and 'id="usage-filter-errors"' in html  # the form, to correct it
+    for error in errors:
+        assert escape(error) in html
+    assert '<table class="usage-table"' not in html  # no numbers for a range nobody asked for
+    exported = admin_client.get(f"/admin/usage/requestlog/report.csv?{query}")
+    assert exported.status_code == 400 and exported.content.decode().splitlines() == errors
+    # The CLI words a bad date the same way.
+    with pytest.raises(CommandError, match=re.escape("not a date (YYYY-MM-DD): '2026-13-45'")):
+        call_command("usage", "--since", "2026-13-45")
