@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 
 from accounts import services
+from accounts.budget_prices import unpriced_budget_warning
 from accounts.forms import ClientKeyCreateForm, UpstreamCredentialForm
 from accounts.models import ClientKey, UpstreamCredential, User
 from accounts.secret_once import pop_secret, stash_secret
@@ -35,6 +36,13 @@ LIMIT_FIELDSET = (
 )
 
 
+def _warn_unpriced(model_admin: admin.ModelAdmin, request: HttpRequest, obj: User | ClientKey) -> None:
+    """Saved anyway: a cost budget over unpriced models is allowed, but counts nothing for them."""
+    warning = unpriced_budget_warning(obj)
+    if warning:
+        model_admin.message_user(request, warning[0].upper() + warning[1:], messages.WARNING)
+
+
 @admin.register(User)
 class TeamUserAdmin(UserAdmin):
     """Django's user admin plus the user's limits (they bound all the user's keys together)."""
@@ -45,6 +53,7 @@ class TeamUserAdmin(UserAdmin):
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
         services.limits_changed()
+        _warn_unpriced(self, request, obj)
 
 
 @admin.register(ClientKey)
@@ -92,6 +101,7 @@ class ClientKeyAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: ClientKey, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
         services.limits_changed()
+        _warn_unpriced(self, request, obj)
 
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None
@@ -134,9 +144,10 @@ class ClientKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected keys")
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ClientKey]) -> None:
-        for key in queryset:
-            services.client_key_revoke(key=key)
-        self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
+        revoked = sum(services.client_key_revoke(key=key) for key in queryset)
+        already = len(queryset) - revoked
+        note = f"; {already} already revoked" if already else ""
+        self.message_user(request, f"Revoked {revoked} key(s){note}.", messages.SUCCESS)
 
 
 @admin.register(UpstreamCredential)

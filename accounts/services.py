@@ -28,7 +28,11 @@ def user_get_or_create(*, username: str) -> tuple[User, bool]:
     username = username.strip()
     if not username:
         raise AccountsError("a user name is required")
-    return User.objects.get_or_create(username=username)
+    user, created = User.objects.get_or_create(username=username)
+    if created:  # explicitly without a password (Django's marker), until an operator sets one
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user, created
 
 
 def client_key_create(
@@ -46,13 +50,16 @@ def client_key_create(
     return key, secret
 
 
-def client_key_revoke(*, key: ClientKey) -> None:
-    if not key.revoked:
-        ClientKey.objects.filter(pk=key.pk).update(revoked=True, revoked_at=timezone.now())
-        key.refresh_from_db(fields=["revoked", "revoked_at"])
+def client_key_revoke(*, key: ClientKey) -> bool:
+    """Revoke the key (idempotent); False when it was revoked already."""
+    revoked_now = bool(
+        ClientKey.objects.filter(pk=key.pk, revoked=False).update(revoked=True, revoked_at=timezone.now())
+    )
+    key.refresh_from_db(fields=["revoked", "revoked_at"])
     # Immediately in this process; other processes within the invalidation poll.
     key_cache.forget(key.prefix)
     invalidation.bump(KEYS_CHANGED)
+    return revoked_now
 
 
 def clean_api_key(api_key: str) -> str:
@@ -170,6 +177,7 @@ LIMIT_MAXIMUMS = {
     "budget_tokens": 9_223_372_036_854_775_807,
 }
 MAX_BUDGET_COST = Decimal(100_000_000)
+BUDGET_COST_STEP = Decimal("0.0001")
 
 
 def limits_update(*, target: User | ClientKey, changes: dict[str, object]) -> None:
@@ -188,6 +196,9 @@ def limits_update(*, target: User | ClientKey, changes: dict[str, object]) -> No
             raise AccountsError(f"{name.replace('_', ' ')} can be at most {LIMIT_MAXIMUMS[name]:,}")
     if changes.get("budget_cost") is not None and Decimal(str(changes["budget_cost"])) <= 0:
         raise AccountsError("the cost budget must be more than 0")
+    if changes.get("budget_cost") is not None and Decimal(str(changes["budget_cost"])) % BUDGET_COST_STEP:
+        # The column keeps 4 decimals: a finer amount would be rounded silently (1e-7 to 0).
+        raise AccountsError(f"the cost budget is in steps of {BUDGET_COST_STEP} USD (at most 4 decimals)")
     if changes.get("budget_cost") is not None and Decimal(str(changes["budget_cost"])) >= MAX_BUDGET_COST:
         raise AccountsError(f"the cost budget must be less than {MAX_BUDGET_COST:,} USD")
     if changes.get("budget_period") not in (None, *PERIODS):

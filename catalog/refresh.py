@@ -59,9 +59,10 @@ def fetch_live_list() -> list[dict[str, Any]]:
         options = outbound_client_options(url, timeout=settings.CCSITE_MODELS_REFRESH_TIMEOUT)
         response = httpx.get(url, headers=headers, **options)
     except httpx.HTTPError as exc:
-        raise RefreshFailed(f"{type(exc).__name__}: {exc}") from None
+        # The URL tried (CC_UPSTREAM_BASE_URL: .env or the environment), so a wrong one shows.
+        raise RefreshFailed(f"cannot reach {url}: {type(exc).__name__}: {exc}") from None
     if response.status_code != 200:
-        raise RefreshFailed(f"HTTP {response.status_code}: {response.text[:200]}")
+        raise RefreshFailed(f"HTTP {response.status_code} from {url}: {response.text[:200]}")
     try:
         data = response.json()["data"]
     except (ValueError, KeyError, TypeError):

@@ -29,7 +29,12 @@ from django.utils.log import log_response
 
 from ccsite import invalidation
 from ccsite.paths import is_api_path
-from proxy.request_meta import new_request_id, request_id_of, stamp_request_id
+from proxy.request_meta import (
+    new_request_id,
+    record_cancelled_before_outcome,
+    request_id_of,
+    stamp_request_id,
+)
 
 CONNECTION_CHECK_SECONDS = 60.0
 
@@ -104,6 +109,7 @@ class GatewayASGIHandler(ASGIHandler):
         try:
             return await self._serve(request, send)
         except asyncio.CancelledError:
+            record_cancelled_before_outcome(request)  # gone before the view recorded anything
             if not disconnected:
                 raise  # cancelled from outside (server shutdown): not ours to swallow
             return None

@@ -7,7 +7,8 @@ the data behind one, every gateway process must reload it. This module is the on
 API
     ``bump(name)``  (sync; call it from admin actions, services, management commands)
         Increments the version of ``name`` in the ``catalog_changeversion`` table (in the
-        caller's transaction) and runs every reload registered for ``name`` in the calling
+        caller's transaction; a row made anew starts from the clock, so a version never
+        repeats after the table is emptied) and runs every reload registered for ``name`` in the calling
         process at once. Every other gateway process notices the new version on its next poll
         (every ``CCSITE_INVALIDATION_POLL_SECONDS``, default 0.5 s) and runs its own reloads,
         so a change is obeyed everywhere within about a second. From async code call it through
@@ -19,6 +20,9 @@ API
     ``on_start(factory)``
         Register ``factory()`` -> coroutine, started as a background task of the gateway process
         at ``start`` (e.g. a periodic refresh: no extra daemon).
+    ``loaded_versions()``
+        ``{name: version}`` this process has loaded (GET /health shows it as ``snapshots``):
+        a process serves a change once its version here equals the table's.
     ``await start()``
         Called by the gateway's ASGI handler on its first request (``started`` is then True):
         runs every registered reload once, then polls the versions in the background. One
@@ -26,8 +30,9 @@ API
 
 Backends: the version table works with SQLite shared by several Daphne processes and with
 PostgreSQL, no Redis needed. With REDIS_URL set, ``bump`` also increments the Redis key
-``ccsite:changes:<name>`` once the transaction commits, and the poll is one ``MGET`` of those
-keys instead of a query (the tables stay the source of truth). A failed poll is logged and
+``ccsite:changes:<name>`` once the transaction commits (a key made anew also starts from the
+clock), and the poll is one ``MGET`` of those keys instead of a query (the tables stay the
+source of truth). A failed poll is logged and
 retried on the next tick; reload errors are logged and the old snapshot kept.
 """
 
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -74,11 +80,21 @@ def bump(name: str) -> None:
 
     updated = ChangeVersion.objects.filter(name=name).update(version=F("version") + 1)
     if not updated:
-        ChangeVersion.objects.get_or_create(name=name, defaults={"version": 1})
+        ChangeVersion.objects.get_or_create(name=name, defaults={"version": _fresh_version()})
     if settings.REDIS_URL:
         # After the commit, or another process could reload before the change is visible.
-        transaction.on_commit(lambda: _redis().incr(REDIS_PREFIX + name))
+        transaction.on_commit(lambda: _redis_bump(REDIS_PREFIX + name))
     run_reloads(name)
+
+
+def _fresh_version() -> int:
+    """The first version of a row (or Redis key) made anew: the clock in nanoseconds, never 1.
+
+    A poll reads the version, then the data. When the table is emptied (a flush, a restore)
+    and the row starts over, a row restarting at 1 could repeat the very version a process
+    took with data it read in between (the emptied tables): equal versions, no reload, a stale
+    snapshot kept. A restart from the clock is beyond every version counted before it."""
+    return time.time_ns()
 
 
 def run_reloads(name: str) -> None:
@@ -102,6 +118,12 @@ def _redis() -> Any:
     return _redis_client
 
 
+def _redis_bump(key: str) -> None:
+    client = _redis()
+    client.set(key, _fresh_version(), nx=True)  # a key made anew (FLUSHDB, a restart): the clock
+    client.incr(key)
+
+
 def read_versions() -> dict[str, int]:
     from catalog.models import ChangeVersion
 
@@ -110,6 +132,11 @@ def read_versions() -> dict[str, int]:
         values = _redis().mget([REDIS_PREFIX + name for name in names]) if names else []
         return {name: int(value) for name, value in zip(names, values, strict=True) if value is not None}
     return dict(ChangeVersion.objects.values_list("name", "version"))
+
+
+def loaded_versions() -> dict[str, int]:
+    """The version of each name whose data this process last loaded (read before the data)."""
+    return dict(_seen)
 
 
 def poll_once() -> list[str]:

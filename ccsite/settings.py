@@ -286,9 +286,11 @@ CCSITE_IMAGE_FETCH = env_bool("CCSITE_IMAGE_FETCH", False)
 CCSITE_IMAGE_FETCH_MAX_BYTES = env_int("CCSITE_IMAGE_FETCH_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
 CCSITE_IMAGE_FETCH_TIMEOUT = env_float("CCSITE_IMAGE_FETCH_TIMEOUT", 10.0)
 # POST /v1/responses: how long this process keeps its own responses for previous_response_id
-# (per client key, in memory), and how many it keeps at most (the oldest go first).
+# (per client key, in memory), and how many and how many bytes it keeps at most (the least
+# recently used go first).
 CCSITE_RESPONSES_STORE_SECONDS = env_float("CCSITE_RESPONSES_STORE_SECONDS", 3600.0, minimum=0)
 CCSITE_RESPONSES_STORE_MAX = env_int("CCSITE_RESPONSES_STORE_MAX", 5000, minimum=0)
+CCSITE_RESPONSES_STORE_MAX_BYTES = env_int("CCSITE_RESPONSES_STORE_MAX_BYTES", 256 * 1024 * 1024, minimum=0)
 
 # Request logs (usage/recorder.py): rows are queued in memory and written in batches off the
 # request path. CCSITE_REQUEST_LOG=0 turns recording off (benchmarks compare both).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django import forms
 
@@ -19,6 +19,8 @@ class NewKeyForm(forms.Form):
         day = self.cleaned_data.get("expires_on")
         if day is None:
             return None
+        if day >= date.max:  # its end (the next midnight) is past what a date-time can hold
+            raise forms.ValidationError(f"Pick a day before {date.max}.")
         expires_at = datetime.combine(day, time.min, tzinfo=UTC) + timedelta(days=1)
         if expires_at <= datetime.now(UTC):
             raise forms.ValidationError("Pick today or a later day.")

@@ -14,13 +14,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.limits import limits_of
-from accounts.management.limit_options import limits_text
+from accounts.management.limit_options import limits_json
 from accounts.models import ClientKey, User
 from accounts.secret_once import pop_secret, stash_secret
 from accounts.services import client_key_create, client_key_revoke
 from accounts.status import limit_use, period_usage
 from portal.charts import daily_bars
 from portal.forms import NewKeyForm
+from portal.limit_labels import key_limits_text, readable_entry
 from portal.setup_snippets import KEY, snippets
 from usage.selectors import ReportFilter, usage_over_time
 
@@ -39,6 +40,10 @@ def _key_state(key: ClientKey) -> str:
     return "active"
 
 
+def _limit_use(user: User, limits: Any) -> list[dict[str, Any]]:
+    return async_to_sync(limit_use)("user", f"user:{user.pk}", limits) if limits else []
+
+
 def _dashboard(request: HttpRequest, user: User, form: NewKeyForm) -> dict[str, Any]:
     keys = list(user.client_keys.order_by("-created_at"))
     user_limits = limits_of(user)
@@ -46,8 +51,11 @@ def _dashboard(request: HttpRequest, user: User, form: NewKeyForm) -> dict[str, 
     series = usage_over_time(ReportFilter(since=usage.start, until=usage.end, user_id=user.pk), bucket="day")
     return {
         "form": form,
-        "keys": [{"row": key, "state": _key_state(key), "limits": limits_text(key)} for key in keys],
-        "limits": async_to_sync(limit_use)("user", f"user:{user.pk}", user_limits) if user_limits else [],
+        "keys": [
+            {"row": key, "state": _key_state(key), "limits": key_limits_text(limits_json(key))}
+            for key in keys
+        ],
+        "limits": [readable_entry(entry) for entry in _limit_use(user, user_limits)],
         "allowed_models": user.allowed_models,
         "usage": usage.as_json(),
         "chart": daily_bars(series, usage.start, usage.end),

@@ -124,11 +124,12 @@ async def _fetch(client: httpx.AsyncClient, api_key: str) -> tuple[dict[str, Any
         try:
             response = await client.get(base + path, headers=_headers(api_key))
             if response.status_code != 200:
-                errors.append(f"{path} -> HTTP {response.status_code}")
+                errors.append(f"{base}{path} -> HTTP {response.status_code}")
                 return
             answers[name] = response.json()
         except (httpx.HTTPError, ValueError) as exc:
-            errors.append(f"{path}: {type(exc).__name__}")
+            # The URL tried (CC_UPSTREAM_BASE_URL: .env or the environment), so a wrong one shows.
+            errors.append(f"{base}{path}: {type(exc).__name__}")
 
     await asyncio.gather(*(one(name, path) for name, path in PATHS.items()))
     return answers, errors

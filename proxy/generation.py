@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from accounts.keycache import KeyPrincipal
 from accounts.limits import KeyLimits
-from catalog.snapshot import served_model
+from catalog.snapshot import current, served_model
 from proxy.imagefetch import fetch_remote_images
 from proxy.limits import LimitRefused, admit
 from proxy.outcomes import CLIENT_CLOSED_REQUEST, RequestOutcome, record_outcome
@@ -38,6 +38,13 @@ def resolve_model(upstream_request: UpstreamRequest) -> None:
     """
     client_name = upstream_request.client_model or upstream_request.model
     upstream_request.model = served_model(client_name).id
+
+
+def catalog_id(upstream_request: UpstreamRequest) -> str:
+    """The catalog's id for the name the client sent (enabled or not); "" for a name it does not
+    know, which is whatever the client typed (unbounded: never a log's served model or a label)."""
+    info = current().catalog.resolve(upstream_request.client_model or upstream_request.model)
+    return info.id if info is not None else ""
 
 
 def record_refusal(
@@ -100,10 +107,9 @@ async def generate(
         surface,
         principal,
         client_model=upstream_request.client_model,
-        upstream_model=upstream_request.model,
         streaming=streaming,
         session_id=upstream_request.session_hint,
-    )
+    )  # the served model is set once the name resolves
     if principal is not None:
         # One user's conversation id can never select another user's upstream thread.
         upstream_request.session_scope = f"user:{principal.user_id}"
@@ -112,11 +118,14 @@ async def generate(
     try:
         resolve_model(upstream_request)
     except InvalidRequest as exc:  # unknown (404) or disabled (403): never sent upstream
+        outcome.upstream_model = catalog_id(upstream_request)  # a disabled model's id, or ""
         outcome.set_error(
             exc.code or "invalid_request", exc.message, status="invalid", error=invalid_request_error(exc)
         )
         record_outcome(outcome)
         raise
+    # Only now: a name the catalog did not resolve is whatever the client typed, never the
+    # "model served" of the log, nor a metrics label.
     outcome.upstream_model = upstream_request.model
     limits = principal.limits if principal is not None else None
     if limits is not None:

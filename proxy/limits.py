@@ -10,10 +10,12 @@ is one atomic operation, so concurrent requests cannot overshoot a cap.
 
 ``Admission.settle`` runs once when the request ends (success, error, client disconnect): it
 gives the slot back and replaces each reservation by the real usage (or keeps the estimate
-when none arrived). So a budget can be overshot only by the reconciliation of requests already
-admitted. While a request runs, this process renews its slots in the background (one call
-for all of them every CCSITE_LIMIT_SLOT_SECONDS / 3, ``ccsite.sharedstate.HeldSlots``), so a
-request that lasts longer than that keeps its slot; a slot held by a process that died is no
+when none arrived, as the request log does; a request that failed before the upstream began,
+which the log records with no tokens, gives its reservation back). So a budget can be
+overshot only by the reconciliation of requests already admitted. While a request runs, this
+process renews its slots in the background (one call for all of them every
+CCSITE_LIMIT_SLOT_SECONDS / 3, ``ccsite.sharedstate.HeldSlots``), so a request that lasts
+longer than that keeps its slot; a slot held by a process that died is no
 longer renewed and expires CCSITE_LIMIT_SLOT_SECONDS after its last renewal.
 """
 
@@ -25,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import lru_cache
 
 from django.conf import settings
@@ -61,6 +64,14 @@ def cost_micro_usd(model: str, usage: Usage) -> int:
     """Estimated cost in millionths of a dollar; cache reads priced apart. 0 when unpriced."""
     cost = cost_usd(usage, _price_source(model))
     return 0 if cost is None else int(cost * MICRO_USD)
+
+
+def usd_text(micro_usd: int) -> str:
+    """An amount for a message: cents from 0.01 USD up, else every digit (never 0.00 for 0.0001)."""
+    usd = Decimal(micro_usd) / MICRO_USD
+    if usd == 0 or usd >= Decimal("0.01"):
+        return f"{usd:.2f}"
+    return f"{usd:f}".rstrip("0")
 
 
 class LimitRefused(Exception):
@@ -216,7 +227,7 @@ async def _check_budget(
     for name, limit, amount, kind in budgets:
         count = await admission.state.hit(name, FOREVER, amount, limit, expires_at=expires_at)
         if not count.allowed:
-            shown = f"{limit} tokens" if kind == "tokens" else f"{limit / 1_000_000:.2f} USD (estimated)"
+            shown = f"{limit} tokens" if kind == "tokens" else f"{usd_text(limit)} USD (estimated)"
             message = f"Budget of {who} used up: {shown} per {limits.period}; {_when(reset_at)}."
             raise _refusal(message, "budget_exhausted", reset_at, quota=True)
         admission.reservations.append(Reservation(name, FOREVER, amount, reset_at, kind, expires_at))
@@ -285,7 +296,10 @@ def limits_recorder(outcome: RequestOutcome) -> None:
     admission = outcome.admission
     if admission is not None:
         outcome.admission = None
-        settle_later(admission, outcome.usage)
+        usage = outcome.usage
+        if usage is None and not outcome.reached_upstream:
+            usage = Usage()  # nothing was generated: the reserved estimate is given back
+        settle_later(admission, usage)
 
 
 _installed = False

@@ -3,11 +3,14 @@
 A recorder on ``add_recorder`` turns each finished request into counter and histogram updates
 (a few dictionary look-ups: never per stream event, never a query). Labels carry the surface
 under the request log's names (``openai-chat``, ``anthropic-messages``, ``count-tokens``,
-``responses``, ``models``, ``me``), the model the client asked for (``unknown`` when it did not
-resolve), the outcome, the HTTP status, the failure kind and the upstream credential's
-operator-chosen label; never a key, a user or any other secret. Two gauges are moved by the
-code that owns the fact: routing (a concurrency slot taken or given back) and the request-log
-writer (its queue depth after each flush, and every row it had to drop).
+``responses``, ``models``, ``me``), the model served (the catalog's upstream id, as the usage
+report's by-model table has it; ``unknown`` when the name did not resolve), the outcome, the HTTP
+status, the failure kind and the upstream credential's operator-chosen label; never a key, a
+user or any other secret. Upstream errors are counted per failed attempt by routing (one
+credential refused, then another one serving, is still a sample), so ``record`` counts only
+the failures no routed credential reported. Two gauges are moved by the code that owns the
+fact: routing (a concurrency slot taken or given back) and the request-log writer (its queue
+depth after each flush, and every row it had to drop).
 
 With several processes (``make cluster``, systemd, Compose), set ``PROMETHEUS_MULTIPROC_DIR``
 to an empty folder shared by the processes of one host before they start: prometheus_client
@@ -58,7 +61,9 @@ DURATION = Histogram(
     buckets=_DURATION_BUCKETS,
 )
 UPSTREAM_ERRORS = Counter(
-    "ccsite_upstream_errors", "Requests that ended in an upstream failure.", ("kind", "credential")
+    "ccsite_upstream_errors",
+    "Failed upstream attempts, per credential (failed-over attempts included).",
+    ("kind", "credential"),
 )
 LIMIT_REFUSALS = Counter(
     "ccsite_limit_refusals",
@@ -100,8 +105,9 @@ def child(metric: Any, *labels: str) -> Any:
 
 def record(outcome: RequestOutcome) -> None:
     """The outcome recorder: one update per metric of the finished request."""
-    # A model that did not resolve is whatever the client typed: not a label (unbounded).
-    surface, model = outcome.surface, outcome.client_model if outcome.upstream_model else "unknown"
+    # The catalog's id, bounded by the operator; never the name the client typed (unbounded:
+    # unknown names, other spellings, anything a wildcard alias such as claude-haiku-* matches).
+    surface, model = outcome.surface, outcome.upstream_model or "unknown"
     status = str(outcome.http_status) if outcome.http_status else _FALLBACK_STATUS.get(outcome.status, "0")
     child(REQUESTS, surface, model, outcome.status, status).inc()
     child(DURATION, surface, model, outcome.status).observe(outcome.duration_ms / 1000)
@@ -118,7 +124,8 @@ def record(outcome: RequestOutcome) -> None:
         ):
             if count:
                 child(TOKENS, surface, model, kind).inc(count)
-    if outcome.error_kind in _UPSTREAM_KINDS:
+    if outcome.error_kind in _UPSTREAM_KINDS and not outcome.credential_id:
+        # A routed credential's failures were counted by routing, attempt by attempt.
         child(UPSTREAM_ERRORS, outcome.error_kind, outcome.credential_label).inc()
     elif outcome.status == "limited":  # a ccsite limit, not the upstream's or routing's 429
         child(LIMIT_REFUSALS, surface, outcome.error_kind or "limit").inc()

@@ -89,6 +89,13 @@ class RequestOutcome:
             self.first_token_ms = (time.monotonic() - self.started_at) * 1000
 
     @property
+    def reached_upstream(self) -> bool:
+        """The upstream may have generated for this request: it answered 200, or the client
+        left while it could have been running. A request that failed before (a refusal, an
+        upstream error status, no credential) generated nothing and costs no tokens."""
+        return self.status == "cancelled" or self.http_status == 200
+
+    @property
     def duration_ms(self) -> float:
         return (time.monotonic() - self.started_at) * 1000
 

@@ -14,7 +14,8 @@ from typing import Any
 from django.http import HttpRequest
 
 from accounts.keycache import KeyPrincipal
-from proxy.outcomes import RequestOutcome
+from proxy.outcomes import CLIENT_CLOSED_REQUEST, RequestOutcome, record_outcome
+from proxy.surfaces import surface_name_of
 from proxy.translate.session import session_hint
 
 REQUEST_ID_HEADERS = ("x-request-id", "request-id")
@@ -52,9 +53,23 @@ def start_outcome(
     session_id: str | None = None,
 ) -> RequestOutcome:
     outcome = RequestOutcome(surface, principal, client_model, upstream_model, streaming)
+    request.ccsite_outcome_started = True  # type: ignore[attr-defined]
     outcome.request_id = request_id_of(request)
     outcome.user_agent = request.headers.get("user-agent", "")[:_MAX_USER_AGENT]
     if session_id is None:
         session_id = session_hint(request.headers)
     outcome.session_id = (session_id or "")[:_MAX_SESSION_ID]
     return outcome
+
+
+def record_cancelled_before_outcome(request: HttpRequest) -> None:
+    """A /v1 client that left before the view started its outcome (while it was authenticated
+    or its body parsed): still one outcome, cancelled with 499, under the key when known."""
+    if getattr(request, "ccsite_outcome_started", False) or not request.path.startswith("/v1/"):
+        return
+    principal = getattr(request, "auth", None)
+    if not isinstance(principal, KeyPrincipal):
+        principal = None
+    outcome = start_outcome(request, surface_name_of(request), principal)
+    outcome.http_status = CLIENT_CLOSED_REQUEST
+    record_outcome(outcome)

@@ -5,7 +5,10 @@ are never shared across users (or across one user's keys). Entries hold only wha
 turn needs: the parent response id, the request's own input items and the output items. A
 chain is resolved by walking parents, so a long conversation costs memory linear in its length.
 Entries expire ``CCSITE_RESPONSES_STORE_SECONDS`` after they were last used; past
-``CCSITE_RESPONSES_STORE_MAX`` entries the least recently used go first. Multi-process
+``CCSITE_RESPONSES_STORE_MAX`` entries, or ``CCSITE_RESPONSES_STORE_MAX_BYTES`` of what they
+hold (each entry's ``size``: its request body and output as JSON), the least recently used go
+first, and an entry bigger than the byte bound is not kept (its id is then not found): a few
+clients sending big inputs cannot make a process keep gigabytes. Multi-process
 deployments route a conversation's turns to different processes: there the client must resend
 its items (``store: false``, as Codex does), or a shared store is needed (not built yet).
 """
@@ -32,6 +35,7 @@ class _Entry:
     parent: str | None
     items: list[dict[str, Any]]
     expires_at: float
+    size: int
 
 
 class ResponseStore:
@@ -41,18 +45,32 @@ class ResponseStore:
         # A big request is translated (and its chain looked up) in a worker thread while the
         # loop saves other responses: the order of entries is updated under this lock.
         self._lock = threading.Lock()
+        self.bytes = 0  # the sum of the kept entries' sizes
 
     def save(
-        self, key_id: int, response_id: str, *, parent: str | None, items: Sequence[dict[str, Any]]
+        self,
+        key_id: int,
+        response_id: str,
+        *,
+        parent: str | None,
+        items: Sequence[dict[str, Any]],
+        size: int = 0,
     ) -> None:
+        """Keep ``items`` under ``response_id``; ``size``: about how many bytes they hold."""
         limit, ttl = settings.CCSITE_RESPONSES_STORE_MAX, settings.CCSITE_RESPONSES_STORE_SECONDS
-        if limit <= 0 or ttl <= 0:
+        max_bytes = settings.CCSITE_RESPONSES_STORE_MAX_BYTES
+        if limit <= 0 or ttl <= 0 or size > max_bytes:
             return
-        entry = _Entry(parent, list(items), self._clock() + ttl)
+        entry = _Entry(parent, list(items), self._clock() + ttl, size)
         with self._lock:
+            replaced = self._entries.pop((key_id, response_id), None)
+            if replaced is not None:
+                self.bytes -= replaced.size
             self._entries[(key_id, response_id)] = entry
-            while len(self._entries) > limit:
-                self._entries.popitem(last=False)
+            self.bytes += size
+            while len(self._entries) > limit or self.bytes > max_bytes:
+                _, dropped = self._entries.popitem(last=False)
+                self.bytes -= dropped.size
 
     def conversation(self, key_id: int, response_id: str) -> list[dict[str, Any]]:
         """Every item up to and including ``response_id``'s output, oldest first.
@@ -85,6 +103,7 @@ class ResponseStore:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self.bytes = 0
 
 
 response_store = ResponseStore()

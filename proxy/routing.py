@@ -506,6 +506,7 @@ class RoutingChooser:
             await self._succeeded(credential, now)
             return
         self._release()
+        metrics.UPSTREAM_ERRORS.labels(str(failure.kind), credential.label).inc()
         await self._failed(credential, failure, now)
 
     def finish(self) -> None:

@@ -18,7 +18,7 @@ from accounts.keycache import key_cache
 from accounts.models import ClientKey
 from accounts.services import limits_update
 from catalog import snapshot
-from catalog.models import Model, ModelAlias
+from catalog.models import ChangeVersion, Model, ModelAlias
 from catalog.seed import seed
 from ccsite import invalidation
 from tests.factories import UserFactory, make_client_key, make_credential
@@ -44,7 +44,8 @@ def _catalog_snapshot(request):
     names = request.fixturenames
     if "transactional_db" in names or "live" in names:
         request.getfixturevalue("transactional_db")
-        _reseed_catalog()
+        if _reseed_catalog() and "live" in names:
+            _wait_until_serving_the_catalog(request.getfixturevalue("live_gateway").url)
     elif "db" in names:
         request.getfixturevalue("db")
         _reseed_catalog()
@@ -52,10 +53,26 @@ def _catalog_snapshot(request):
     snapshot.forget()
 
 
-def _reseed_catalog() -> None:
-    if not Model.objects.exists():
-        seed(Model, ModelAlias)
-        invalidation.bump(snapshot.CHANGE_NAME)
+def _reseed_catalog() -> bool:
+    """Seed the emptied catalog and announce it; whether it was empty."""
+    if Model.objects.exists():
+        return False
+    seed(Model, ModelAlias)
+    invalidation.bump(snapshot.CHANGE_NAME)
+    return True
+
+
+def _wait_until_serving_the_catalog(gateway_url: str, timeout: float = 10.0) -> None:
+    """Until the live gateway has loaded the catalog at the version just bumped (it polls every
+    half second): before that it may still serve the previous test's catalog."""
+    version = ChangeVersion.objects.get(name=snapshot.CHANGE_NAME).version
+    deadline = time.monotonic() + timeout
+    while True:
+        loaded = httpx.get(f"{gateway_url}/health", timeout=10).json()["snapshots"]
+        if loaded.get(snapshot.CHANGE_NAME) == version:
+            return
+        assert time.monotonic() < deadline, f"the gateway never loaded catalog v{version}: {loaded}"
+        time.sleep(0.05)
 
 
 @pytest.fixture

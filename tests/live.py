@@ -13,7 +13,7 @@ from pathlib import Path
 
 from proxy.bench.procs import Server, free_port
 
-__all__ = ["LiveProcess", "RedisProcess", "daphne_process", "free_port", "simulator_process"]
+__all__ = ["LiveProcess", "RedisProcess", "daphne_process", "free_port", "run_ccbench", "simulator_process"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,3 +93,23 @@ class RedisProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def run_ccbench(
+    data_dir: Path, *args: str, without: Sequence[str] = (), timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    """``manage.py ccbench *args`` on a throwaway data folder, with the project's own settings
+    (no .env, DEBUG on) and the environment variables named in ``without`` left out."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "ccsite.settings", "CCSITE_ENV_FILE": "", "DEBUG": "1"}
+    env["CCSITE_DATA_DIR"] = str(data_dir)
+    for name in without:
+        env.pop(name, None)
+    return subprocess.run(
+        [sys.executable, "manage.py", "ccbench", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

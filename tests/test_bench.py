@@ -6,15 +6,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from proxy.bench.runner import peer_unavailable
+from tests.live import run_ccbench
 
-ROOT = Path(__file__).resolve().parent.parent
 ROW = re.compile(
     r"^(direct \(simulator\)|gateway \(features on\)|gateway \(logging off\))\s+(\d+)\s+(\d+)\s", re.MULTILINE
 )
@@ -22,22 +19,8 @@ ROW = re.compile(
 pytestmark = [pytest.mark.live]
 
 
-def _smoke(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "ccsite.settings", "CCSITE_ENV_FILE": "", "DEBUG": "1"}
-    env["CCSITE_DATA_DIR"] = str(tmp_path)
-    return subprocess.run(
-        [sys.executable, "manage.py", "ccbench", "--smoke", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
-        check=False,
-    )
-
-
 def test_smoke_run_reports_every_scenario_without_errors(tmp_path):
-    result = _smoke(tmp_path, "--only", "a,d,e,r", "--no-auth-compare")
+    result = run_ccbench(tmp_path, "--smoke", "--only", "a,d,e,r", "--no-auth-compare")
     assert result.returncode == 0, result.stderr[-2000:]
     table = result.stdout
     for name in ("[a] c=1", "[d] c=16", "[e] c=32", "[r] c=32"):
@@ -68,7 +51,15 @@ PEER_ROW = re.compile(r"^(peer|gateway \(features (?:on|off)\)) #\d\s+(\d+)\s+(\
 @pytest.mark.skipif(not PEER_DIR, reason="CCSITE_BENCH_PEER names no peer folder")
 def test_smoke_run_measures_the_peer_interleaved_and_checked(tmp_path):
     args = ("--only", "b,d,e,r", "--peer", PEER_DIR, "--repeat", "2", "--features-off")
-    result = _smoke(tmp_path, *args, "--no-auth-compare", "--no-logging-compare", "--no-limits-compare")
+    result = run_ccbench(
+        tmp_path,
+        "--smoke",
+        *args,
+        "--no-auth-compare",
+        "--no-logging-compare",
+        "--no-limits-compare",
+        timeout=400,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     table = result.stdout
     rows = PEER_ROW.findall(table)

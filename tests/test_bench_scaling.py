@@ -3,16 +3,14 @@ and two gateway processes, every answer exact."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.live import run_ccbench
+
 ROW = re.compile(r"^([bd]): (\d) process(?:es)?\s+(\d+)\s+(\d+)\s", re.MULTILINE)
 
 NO_NGINX = shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists()
@@ -20,18 +18,7 @@ pytestmark = [pytest.mark.live, pytest.mark.skipif(NO_NGINX, reason="nginx is no
 
 
 def test_smoke_scaling_run_serves_through_nginx_with_one_and_two_processes(tmp_path):
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "ccsite.settings", "CCSITE_ENV_FILE": "", "DEBUG": "1"}
-    env["CCSITE_DATA_DIR"] = str(tmp_path)
-    env.pop("DATABASE_URL", None)
-    result = subprocess.run(
-        [sys.executable, "manage.py", "ccbench", "--smoke", "--processes", "1,2"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    result = run_ccbench(tmp_path, "--smoke", "--processes", "1,2", without=["DATABASE_URL"])
     assert result.returncode == 0, result.stderr[-2000:]
     rows = ROW.findall(result.stdout)
     assert sorted((name, processes) for name, processes, _, _ in rows) == [

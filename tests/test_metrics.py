@@ -184,3 +184,45 @@ def test_a_remembered_child_is_the_series_prometheus_client_would_name():
     assert metrics.REQUESTS.labels(*series)._value.get() == before + 2
     other = metrics.child(metrics.REQUESTS, "openai-chat", "child-test-model", "ok", "500")
     assert other is not metrics.child(metrics.REQUESTS, *series)
+
+
+def _model_labels(scrape: dict) -> set[str]:
+    return {dict(labels)["model"] for (name, labels) in scrape if name == "ccsite_requests_total"}
+
+
+@pytest.mark.live
+def test_the_model_label_is_the_served_model_whatever_the_client_called_it(live):
+    from catalog import services
+
+    services.set_alias("fast", MODEL)
+    services.set_alias("qwen-*", MODEL)  # a wildcard alias: any name it matches is this model
+    headers = {"Authorization": f"Bearer {live.key}"}
+    url = f"{live.url}/v1/chat/completions"
+    messages = [{"role": "user", "content": "hi"}]
+
+    def ask(name: str) -> httpx.Response:
+        return httpx.post(url, json={"model": name, "messages": messages}, headers=headers, timeout=10)
+
+    deadline = time.monotonic() + 5
+    while ask("qwen-probe").status_code != 200:  # the gateway reloads its catalog within a second
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    before = _scrape(live.url)
+    served_names = [MODEL, MODEL.upper(), "FAST", "fast", "qwen-anything", "qwen-something-else"]
+    unknown_names = ["zz-random-garbage-123", "ZZ-other-garbage"]
+    assert [ask(name).status_code for name in served_names] == [200] * len(served_names)
+    refused = [ask(name) for name in unknown_names]
+    assert [response.status_code for response in refused] == [404] * len(unknown_names)
+    rows = _logged_rows([response.headers["x-request-id"] for response in refused])
+    assert [row.model for row in rows] == ["", ""]  # the usage report's by-model table has no such model
+    after = _scrape(live.url)
+
+    def grew(**labels: str) -> float:
+        return total(after, "ccsite_requests_total", **labels) - total(
+            before, "ccsite_requests_total", **labels
+        )
+
+    assert grew(surface="openai-chat", model=MODEL, outcome="ok") == len(served_names)
+    assert grew(surface="openai-chat", model="unknown", outcome="invalid", status="404") == len(unknown_names)
+    client_names = {name for name in served_names + unknown_names if name != MODEL}
+    assert not client_names & _model_labels(after)

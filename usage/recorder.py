@@ -10,7 +10,9 @@ transaction (usage/rollups.py), keeps ``last_used_at`` of client keys and creden
 (at most one write per key per CCSITE_LAST_USED_SECONDS), and announces the rows to the live
 view. If the database is unavailable or locked, the batch goes back to the front of the queue
 and is retried with a capped backoff: a request never fails because logging did. The queue is bounded
-(CCSITE_REQUEST_LOG_QUEUE_MAX); past it new rows are dropped, counted and logged loudly.
+(CCSITE_REQUEST_LOG_QUEUE_MAX); past it new rows are dropped, counted and logged loudly. A
+batch the database refuses for a value it holds (``DataError``: no retry could store it) is
+written row by row, and only the refused rows are dropped, counted and logged.
 Everything queued is flushed on shutdown (ASGI lifespan, and at interpreter exit).
 """
 
@@ -29,7 +31,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection, models, transaction
+from django.db import DatabaseError, DataError, connection, models, transaction
 
 from proxy import metrics, outcomes
 from proxy.outcomes import CLIENT_CLOSED_REQUEST, RequestOutcome
@@ -68,8 +70,7 @@ def _tokens(item: QueuedOutcome) -> tuple[Usage, bool]:
     if outcome.usage is not None:
         return outcome.usage, outcome.usage_estimated
     estimate = outcome.estimated_input_tokens
-    started_upstream = outcome.status == "cancelled" or outcome.http_status == 200
-    if estimate and started_upstream:
+    if estimate and outcome.reached_upstream:
         return Usage(input_tokens=estimate), True
     return Usage(), False
 
@@ -86,7 +87,7 @@ def build_row(item: QueuedOutcome) -> Row:
         http_status = CLIENT_CLOSED_REQUEST
     created_at = datetime.fromtimestamp(item.finished_at, tz=UTC)
     model = outcome.upstream_model[:200]
-    return dict(
+    row = dict(
         created_at=created_at,
         hour=int(item.finished_at // 3600),
         request_id=outcome.request_id,
@@ -117,6 +118,17 @@ def build_row(item: QueuedOutcome) -> Row:
         session_id=outcome.session_id[:200],
         cost_usd=_cost(usage, model),
     )
+    for name, value in row.items():
+        if type(value) is str:
+            row[name] = storable(value)
+    return row
+
+
+def storable(text: str) -> str:
+    """``text`` as every database stores it: PostgreSQL's text type refuses NUL, which a client
+    can put in a model name or a body (one such row would hold back its batch and every row
+    queued after it, forever)."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def _cost(usage: Usage, model: str) -> Decimal | None:
@@ -276,6 +288,14 @@ class RequestLogWriter:
                 ]
                 try:
                     rows = self._write(batch)
+                except DataError as exc:
+                    # A value the database refuses (not an outage): every retry of this batch
+                    # would fail and hold back every row queued after it.
+                    logger.error("request log: the database refused a batch (%s); writing it row by row", exc)
+                    written = self._write_each(batch)
+                    if written is None:
+                        return False
+                    rows = written
                 except DatabaseError as exc:
                     self._queue.extendleft(reversed(batch))
                     self.failures += 1
@@ -286,14 +306,33 @@ class RequestLogWriter:
                 self._announce(rows)
         return True
 
+    def _write_each(self, batch: list[QueuedOutcome | QueuedBody]) -> list[Row] | None:
+        """Write ``batch`` one item at a time, dropping (counted, logged) each the database
+        refuses for its content. None if the database failed otherwise: the rest is queued again."""
+        rows: list[Row] = []
+        for index, item in enumerate(batch):
+            try:
+                rows += self._write([item])
+            except DataError as exc:
+                self.dropped += 1
+                metrics.LOG_DROPPED.inc()
+                request_id = item.outcome.request_id if isinstance(item, QueuedOutcome) else item.request_id
+                logger.error("request log: dropped %s, which the database refuses (%s)", request_id, exc)
+            except DatabaseError:
+                self._queue.extendleft(reversed(batch[index:]))
+                self.failures += 1
+                self._announce(rows)
+                return None
+        return rows
+
     def _write(self, batch: list[QueuedOutcome | QueuedBody]) -> list[Row]:
         rows = [build_row(item) for item in batch if isinstance(item, QueuedOutcome)]
         bodies = [
             RequestBody(
                 request_id=item.request_id,
                 created_at=datetime.fromtimestamp(item.finished_at, tz=UTC),
-                request_body=item.request_body,
-                response_body=item.response_body,
+                request_body=storable(item.request_body),
+                response_body=storable(item.response_body),
             )
             for item in batch
             if isinstance(item, QueuedBody)

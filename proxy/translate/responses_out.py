@@ -47,6 +47,7 @@ from proxy.translate.openai_out import _json_error
 from proxy.translate.reasoning_seal import seal
 from proxy.translate.responses_in import ResponsesRequest
 from proxy.translate.sse import comment_frame, event_frame
+from proxy.translate.token_count import estimated_usage
 
 PING = comment_frame("keepalive")
 _TEXT_DELTA_HEAD = (
@@ -104,6 +105,7 @@ class ResponsesEncoder:
         reasoning_key: bytes,
         on_complete: OnComplete | None = None,
         clock: Callable[[], float] = time.time,
+        input_estimate: int = 0,
     ) -> None:
         self._request = request
         self._id = response_id
@@ -122,6 +124,7 @@ class ResponsesEncoder:
         self._status = "in_progress"
         self._incomplete_reason: str | None = None
         self._clock = clock
+        self._input_estimate = input_estimate
         # Item ids derive from the response id: unique per response, reproducible in tests.
         self._item_prefix = response_id.removeprefix("resp_")[:16]
         self._text_head = self._text_middle = b""
@@ -135,6 +138,12 @@ class ResponsesEncoder:
     @property
     def usage(self) -> Usage | None:
         return self._usage
+
+    def estimated_usage(self) -> Usage:
+        """The gateway's estimate (input estimator, relayed output) for a reply whose upstream
+        usage never arrived: what the client is told and the request log records then."""
+        relayed = sum(len(text) for item in self._items for part in item.parts for text in part)
+        return estimated_usage(self._input_estimate, relayed)
 
     def start(self) -> bytes:
         created = self._event("response.created", response=self._response(output=[]))
@@ -483,7 +492,12 @@ class ResponsesEncoder:
             **echo,
         }
         if self._status != "in_progress":  # absent until known (the schema has no null usage)
-            response["usage"] = responses_usage(self._usage or Usage())
+            usage = self._usage
+            if usage is None and self._failure is None:
+                # Never a silent zero: a reply that ended without the upstream's usage reports
+                # the gateway's estimate (as the request log records it).
+                usage = self.estimated_usage()
+            response["usage"] = responses_usage(usage or Usage())
         return response
 
 

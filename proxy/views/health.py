@@ -2,6 +2,8 @@
 
 For load balancers, `make run` users and operators of several processes: ``pid`` tells which
 gateway process served the call, so repeated calls through a reverse proxy show the balancing.
+``snapshots`` gives the change version of each in-process snapshot it serves (see
+ccsite/invalidation.py), so an operator can tell when every process obeys a change.
 Answers 503 (``"status": "degraded"``) when the database, or Redis where it is configured, does
 not answer.
 """
@@ -17,6 +19,7 @@ from django.core.cache import cache
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse
 
+from ccsite import invalidation
 from proxy.surfaces import json_response
 
 logger = logging.getLogger(__name__)
@@ -56,5 +59,6 @@ async def health(request: HttpRequest) -> HttpResponse:
         "database_engine": connection.vendor,
         "redis": redis,
         "pid": os.getpid(),
+        "snapshots": invalidation.loaded_versions(),
     }
     return json_response(body, status=200 if healthy else 503)

@@ -17,6 +17,7 @@ from proxy.outcomes import RESPONSES
 from proxy.responses_store import response_store
 from proxy.signing import reasoning_key
 from proxy.translate.errors import InvalidRequest
+from proxy.translate.jsonfast import dumps
 from proxy.translate.responses_in import ResponsesRequest, parse_responses_request
 from proxy.translate.responses_out import ResponsesEncoder
 
@@ -52,7 +53,8 @@ async def responses(request: HttpRequest) -> HttpResponse | StreamingHttpRespons
     def encoder(parsed: ResponsesRequest, estimate: tuple[int, int]) -> ResponsesEncoder:
         def remember(output: list[dict[str, Any]]) -> None:
             items = [*parsed.input_items, *output]
-            response_store.save(principal.key_id, response_id, parent=previous_id, items=items)
+            size = len(request.body) + len(dumps(output))
+            response_store.save(principal.key_id, response_id, parent=previous_id, items=items, size=size)
 
         return ResponsesEncoder(
             parsed,
@@ -60,6 +62,7 @@ async def responses(request: HttpRequest) -> HttpResponse | StreamingHttpRespons
             created_at=int(time.time()),
             reasoning_key=reasoning_key(),
             on_complete=remember,
+            input_estimate=estimate[0],
         )
 
     return await serve_translated(request, RESPONSES, translate, encoder)

@@ -97,9 +97,54 @@ def test_admin_actions_revoke_keys_and_toggle_credentials(admin_client, user):
     )
     key.refresh_from_db()
     assert key.revoked
+    other, _ = make_client_key(user=user)
+    again = admin_client.post(
+        reverse("admin:accounts_clientkey_changelist"),
+        {"action": "revoke_keys", "_selected_action": [key.pk, other.pk]},
+        follow=True,
+    )
+    assert [str(m) for m in again.context["messages"]][-1] == "Revoked 1 key(s); 1 already revoked."
     admin_client.post(
         reverse("admin:accounts_upstreamcredential_changelist"),
         {"action": "disable_credentials", "_selected_action": [credential.pk]},
     )
     credential.refresh_from_db()
     assert not credential.enabled
+
+
+def _change_form_data(admin_client, url: str, **changes: str) -> dict[str, object]:
+    """The change form's current values as the browser would post them, with ``changes``."""
+    form = admin_client.get(url).context["adminform"].form
+    data: dict[str, object] = {}
+    for name, field in form.fields.items():
+        value, widget = form[name].value(), field.widget
+        if hasattr(widget, "widgets"):  # a split date and time
+            for index, part in enumerate(widget.decompress(value)):
+                data[f"{name}_{index}"] = "" if part is None else str(part)
+        elif isinstance(value, bool):
+            if value:
+                data[name] = "on"
+        elif isinstance(value, list | tuple):
+            data[name] = [str(item) for item in value]
+        elif value is not None:
+            data[name] = str(value)
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize("target", ["key", "user"])
+def test_a_cost_budget_over_unpriced_models_saves_with_a_warning(admin_client, user, target):
+    key, _ = make_client_key(user=user)
+    url = (
+        reverse("admin:accounts_clientkey_change", args=[key.pk])
+        if target == "key"
+        else reverse("admin:accounts_user_change", args=[user.pk])
+    )
+    response = admin_client.post(url, _change_form_data(admin_client, url, budget_cost="5"), follow=True)
+    assert response.status_code == 200
+    row = key if target == "key" else user
+    row.refresh_from_db()
+    assert row.budget_cost == 5
+    warnings = [str(m) for m in response.context["messages"] if m.level_tag == "warning"]
+    assert len(warnings) == 1 and "no price" in warnings[0] and "manage.py models price" in warnings[0]
+    assert "no price" in response.content.decode()  # shown on the page the admin lands on

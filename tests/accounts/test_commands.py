@@ -11,7 +11,7 @@ from asgiref.sync import async_to_sync
 from django.core.management import CommandError, call_command
 
 from accounts import crypto
-from accounts.models import UpstreamCredential
+from accounts.models import UpstreamCredential, User
 from accounts.selectors import client_key_get_by_secret
 from tests.factories import make_client_key
 from tests.live import PROJECT_ROOT
@@ -32,6 +32,15 @@ def test_create_client_key_prints_a_working_key_on_the_last_line():
     secret = output.strip().splitlines()[-1]
     principal = async_to_sync(client_key_get_by_secret)(secret)
     assert principal is not None and principal.username == "alice" and principal.key_name == "laptop"
+
+
+def test_create_client_key_says_how_a_user_without_a_password_gets_one():
+    output = run("create_client_key", "--user", "alice", "--create-user")
+    assert "alice has no password" in output and "manage.py changepassword alice" in output
+    user = User.objects.get(username="alice")
+    user.set_password("a-long-test-password-1")
+    user.save()
+    assert "no password" not in run("create_client_key", "--user", "alice", "--name", "second")
 
 
 def test_create_client_key_for_a_missing_user_fails_clearly():

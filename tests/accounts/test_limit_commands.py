@@ -69,6 +69,15 @@ def test_revoke_by_prefix_refuses_the_key_at_once(alice_key):
     assert json.loads(run("client_keys", "list", "--json"))[0]["state"] == "revoked"
 
 
+def test_revoking_a_revoked_key_says_so_and_changes_nothing(alice_key):
+    key, _ = alice_key
+    run("client_keys", "revoke", key.prefix)
+    revoked_at = ClientKey.objects.get(pk=key.pk).revoked_at
+    again = run("client_keys", "revoke", key.prefix)  # exit status 0: revoking is idempotent
+    assert "already revoked" in again and not again.startswith("Revoked")
+    assert ClientKey.objects.get(pk=key.pk).revoked_at == revoked_at
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -99,3 +108,43 @@ def test_user_limits_show_and_set_what_bounds_all_the_users_keys(alice_key):
     assert shown["limits"]["tpm"] == 50000 and shown["limits"]["budget_tokens"] == 9000
     limits = async_to_sync(client_key_get_by_secret)(secret).limits
     assert limits.user.tpm == 50000 and limits.key is None
+
+
+def run_with_stderr(*args: str) -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    call_command(*args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_a_cost_budget_over_unpriced_models_is_saved_with_a_warning(alice_key):
+    key, _ = alice_key
+    # The seeded catalog has no prices: the budget would count nothing.
+    out, err = run_with_stderr("client_keys", "limit", key.prefix, "--budget-cost", "5")
+    key.refresh_from_db()
+    assert key.budget_cost == Decimal("5") and "budget_cost=5.0" in out
+    assert err.startswith("warning:") and "manage.py models price" in err and "no price" in err
+    out, err = run_with_stderr("user_limits", "alice", "--budget-cost", "7")
+    assert err.startswith("warning:") and "manage.py models price" in err
+    assert "budget_cost=7.0" in out
+
+    # Once every model the key may use is priced, no warning; other limit changes never warn.
+    from catalog.services import set_prices
+
+    set_prices("deepseek/deepseek-v4-flash", input="0.27", output="1.10")
+    _, err = run_with_stderr(
+        "client_keys", "limit", key.prefix, "--budget-cost", "5", "--models", "deepseek/deepseek-v4-flash"
+    )
+    assert err == ""
+    _, err = run_with_stderr("user_limits", "alice", "--rpm", "10")
+    assert err == ""
+
+
+def test_a_cost_budget_finer_than_the_column_is_refused_not_rounded_to_zero(alice_key):
+    key, _ = alice_key
+    with pytest.raises(CommandError, match=r"steps of 0\.0001 USD"):
+        run("client_keys", "limit", key.prefix, "--budget-cost", "0.0000001")
+    key.refresh_from_db()
+    assert key.budget_cost is None
+    run("client_keys", "limit", key.prefix, "--budget-cost", "0.0001")
+    key.refresh_from_db()
+    assert key.budget_cost == Decimal("0.0001")

@@ -31,6 +31,7 @@ async def test_outcomes_record_client_and_served_names(recorded, async_client, c
     assert rows == [
         # Resolved through an alias, then refused for want of a credential (none in this test).
         ("claude-sonnet-4-5", "claude-sonnet-4-6", "error", "no_upstream_credential"),
-        ("gpt-4o", "gpt-4o", "invalid", "model_not_found"),
+        # Unknown: nothing was served, and the name is the client's own text (unbounded).
+        ("gpt-4o", "", "invalid", "model_not_found"),
         ("glm-5", "zai-org/GLM-5", "invalid", "model_disabled"),
     ]

@@ -157,3 +157,20 @@ def test_alias_added_in_the_admin_applies_at_once(admin_client):
     )
     assert response.status_code == 302
     assert snapshot.served_model("Grok").id == "xai/grok-4.7"
+
+
+def test_a_refresh_that_cannot_connect_names_the_url_it_tried(settings, db, capsys):
+    """A wrong or missing CC_UPSTREAM_BASE_URL (say, .env without the simulator's) shows in the
+    error of `models refresh` and `credentials refresh` alike."""
+    from tests.factories import make_credential
+    from tests.live import free_port
+
+    closed = f"http://127.0.0.1:{free_port()}"  # a free port: nothing listens there
+    settings.CC_UPSTREAM_BASE_URL = closed
+    with pytest.raises(
+        CommandError, match=f"unchanged: cannot reach {closed}/provider/v1/models: ConnectError"
+    ):
+        call_command("models", "refresh")
+    make_credential(label="offline", api_key="user_offline_0000000000")
+    call_command("credentials", "refresh")
+    assert f"offline: failed: {closed}/alpha/" in capsys.readouterr().out

@@ -90,3 +90,25 @@ def test_setup_blocks_carry_this_servers_url(client, member, settings):
 def test_staff_get_a_link_to_the_admin(client):
     client.force_login(UserFactory(is_staff=True))
     assert 'id="admin-link"' in client.get("/").content.decode()
+
+
+def test_limits_are_shown_in_words_with_reset_times_in_utc(client, member):
+    from accounts.services import limits_update
+
+    limits_update(target=member, changes={"rpm_limit": 60, "budget_tokens": 5000, "concurrent_limit": 2})
+    key, _ = make_client_key(user=member)
+    limits_update(target=key, changes={"rpm_limit": 10, "budget_cost": 5})
+    page = client.get("/").content.decode()
+    limits = page[page.index('id="limits"') :]
+    for words in ("Requests per minute", "Token budget (per month)", "Requests at once"):
+        assert words in limits
+    for identifier in ("requests_per_minute", "budget_tokens", "concurrent_requests"):
+        assert f">{identifier}" not in limits  # only in data attributes, never as text
+    # The token budget resets when the month ends, written out in UTC as the 429s say it.
+    resets = re.findall(
+        r"<time datetime=\"([^\"]+)\">resets at (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC</time>", limits
+    )
+    assert resets and all(iso.startswith(text.replace(" ", "T")) for iso, text in resets)
+    assert not re.search(r">\s*\d{10}\s*<", limits)  # no raw epoch seconds
+    # The key's own limits in words too, not rpm=10, budget_cost=5.0.
+    assert "10 requests per minute, 5 USD per month (estimated)" in page and "rpm=" not in page

@@ -25,9 +25,8 @@ READ_FILE = {
 
 @pytest.fixture
 def sdk(live):
-    return anthropic.Anthropic(
-        base_url=live.url, api_key=live.key, max_retries=0, _strict_response_validation=True
-    )
+    with live.anthropic_client() as client:
+        yield client
 
 
 def ask(text: str) -> list[dict]:

@@ -10,7 +10,6 @@ from typing import Any
 
 import anthropic
 import httpx
-import openai
 import pytest
 
 from proxy.upstream.simulator.events import expected_usage
@@ -294,8 +293,8 @@ def test_length_without_output_is_an_empty_200_like_openai(live, stream):
 
 
 def test_the_openai_sdk_reads_the_empty_length_answer(live):
-    sdk = openai.OpenAI(base_url=f"{live.url}/v1", api_key=live.key, _strict_response_validation=True)
-    completion = sdk.chat.completions.create(model=MODEL, messages=chat(EMPTY_LENGTH)["messages"])
+    with live.openai_client() as sdk:
+        completion = sdk.chat.completions.create(model=MODEL, messages=chat(EMPTY_LENGTH)["messages"])
     assert completion.choices[0].finish_reason == "length" and completion.choices[0].message.content == ""
 
 

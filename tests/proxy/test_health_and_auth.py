@@ -10,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
 import ccsite.settings as settings_module
+from ccsite import invalidation
 from ccsite.asgi import application
 from tests.factories import make_client_key
 
@@ -26,6 +27,7 @@ async def test_health_reports_status_version_and_database(async_client, settings
         "database_engine": connection.vendor,
         "redis": "not configured" if not settings.REDIS_URL else "ok",
         "pid": os.getpid(),
+        "snapshots": invalidation.loaded_versions(),
     }
 
 

@@ -367,3 +367,23 @@ def test_the_slot_of_a_crashed_gateway_expires(live, two_gateways_on_one_redis, 
             client.close()
     wait_until(lambda: asyncio.run(fire(survivor, 1, chat_body()))[0].status_code == 200, timeout=5)
     assert time.monotonic() - killed_at < 3  # one slot TTL (1 s) after its last renewal, not 8 s
+
+
+def test_a_tiny_cost_budget_is_shown_with_its_digits_not_as_zero(live):
+    from decimal import Decimal
+
+    from catalog.services import set_prices
+
+    set_prices(MODEL, input="1000", output="1000")  # a cent per ten tokens: one request is over
+    live.limit_key(budget_cost=Decimal("0.0001"))
+    headers = {"Authorization": f"Bearer {live.key}"}
+    url = f"{live.url}/v1/chat/completions"
+    deadline = time.monotonic() + 5
+    while (refused := httpx.post(url, json=chat_body(), headers=headers, timeout=10)).status_code != 429:
+        assert time.monotonic() < deadline, "the gateway never read the new price"  # reloads within a second
+        time.sleep(0.1)
+    message = refused.json()["error"]["message"]
+    assert "used up: 0.0001 USD (estimated) per month" in message, message
+    me = httpx.get(f"{live.url}/v1/me", headers=headers, timeout=10).json()
+    (budget,) = [entry for entry in me["limits"] if entry["limit"] == "budget_cost_usd"]
+    assert budget["max"] == 0.0001  # the stored amount, exactly

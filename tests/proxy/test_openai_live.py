@@ -30,9 +30,8 @@ READ_FILE = {
 
 @pytest.fixture
 def sdk(live):
-    return openai.OpenAI(
-        base_url=f"{live.url}/v1", api_key=live.key, max_retries=0, _strict_response_validation=True
-    )
+    with live.openai_client() as client:
+        yield client
 
 
 def ask(text: str) -> list[dict[str, str]]:

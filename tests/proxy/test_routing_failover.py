@@ -16,13 +16,13 @@ from ccsite.sharedstate import MemoryState, RedisState, reset_shared_state
 from proxy import credential_writer, routing
 from proxy.outcomes import RequestOutcome
 from proxy.translate.errors import FailedResponse
-from proxy.translate.events import TextDelta
 from proxy.translate.wire import UpstreamRequest
 from proxy.upstream.client import close_upstream_client
 from proxy.upstream.errors import UpstreamError
 from proxy.upstream.simulator.recorder import key_fingerprint
 from proxy.upstream.simulator.scenarios import expected_text
 from tests.factories import make_credential
+from tests.upstream.test_client import streamed_text
 
 MODEL = "deepseek/deepseek-v4-flash"
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -100,16 +100,6 @@ def outcome() -> RequestOutcome:
     return RequestOutcome("openai", None, MODEL, MODEL, True)
 
 
-async def text_of(stream) -> str:
-    parts = []
-    try:
-        async for batch in stream.batches(5.0):
-            parts.extend(e.text for e in batch if isinstance(e, TextDelta))
-    finally:
-        await stream.aclose()
-    return "".join(parts)
-
-
 async def row(pk: int) -> UpstreamCredential:
     await credential_writer.flush()
     return await UpstreamCredential.objects.aget(pk=pk)
@@ -122,7 +112,7 @@ async def test_a_failing_key_is_skipped_and_the_client_never_sees_its_error(keys
     keys.behave("a", scenario=scenario)
     result = outcome()
     stream = await routing.open_upstream(None, request_for(), result)
-    assert await text_of(stream) == expected_text()
+    assert await streamed_text(stream) == expected_text()
     assert len(keys.calls("a")) == 1 and len(keys.calls("b")) == 1
     assert (result.credential_id, result.failovers) == (keys.id("b"), 1)
     a = keys.id("a")
@@ -141,7 +131,7 @@ async def test_a_failing_key_is_skipped_and_the_client_never_sees_its_error(keys
         assert await state.get_until(f"route:model:{a}:{MODEL}") is not None or cool is not None
     # The next request goes straight to b.
     again = outcome()
-    assert await text_of(await routing.open_upstream(None, request_for(), again)) == expected_text()
+    assert await streamed_text(await routing.open_upstream(None, request_for(), again)) == expected_text()
     assert (again.credential_id, again.failovers) == (keys.id("b"), 0)
     assert len(keys.calls("a")) == 1
 
@@ -152,7 +142,7 @@ async def test_after_the_first_byte_an_error_is_not_retried(keys):
     keys.behave("a", scenario="error-retryable after=2")
     stream = await routing.open_upstream(None, request_for(), outcome())
     with pytest.raises(UpstreamError):
-        await text_of(stream)
+        await streamed_text(stream)
     assert len(keys.calls("a")) == 1 and keys.calls("b") == []
 
 
@@ -161,13 +151,13 @@ async def test_half_open_trial_decides_after_the_cooldown(keys, state, settings)
     await keys.add("a")
     await keys.add("b")
     keys.behave("a", fail_first=1, fail_with="http-500")
-    await text_of(await routing.open_upstream(None, request_for(), outcome()))  # a fails -> b
+    await streamed_text(await routing.open_upstream(None, request_for(), outcome()))  # a fails -> b
     first = outcome()
-    await text_of(await routing.open_upstream(None, request_for(), first))
+    await streamed_text(await routing.open_upstream(None, request_for(), first))
     assert first.credential_id == keys.id("b")  # a is cooling
     await asyncio.sleep(0.35)
     trial = outcome()
-    await text_of(await routing.open_upstream(None, request_for(), trial))
+    await streamed_text(await routing.open_upstream(None, request_for(), trial))
     assert trial.credential_id == keys.id("a")  # the trial succeeded
     assert await state.get_until(f"route:probe:{keys.id('a')}") is None
 
@@ -196,7 +186,7 @@ async def test_max_concurrent_holds_under_50_streams_and_slots_come_back(keys, s
             stream = await routing.open_upstream(None, request_for(), outcome())
         except FailedResponse as exc:
             return exc.error.code or ""
-        await text_of(stream)
+        await streamed_text(stream)
         return "ok"
 
     results = await asyncio.gather(*(one() for _ in range(50)))
@@ -207,7 +197,7 @@ async def test_max_concurrent_holds_under_50_streams_and_slots_come_back(keys, s
     # Released on error (after visible output) and on a client that goes away.
     keys.behave("a", scenario="error-retryable after=2")
     with pytest.raises(UpstreamError):
-        await text_of(await routing.open_upstream(None, request_for(), outcome()))
+        await streamed_text(await routing.open_upstream(None, request_for(), outcome()))
     await asyncio.sleep(0.05)
     assert await state.slots_in_use(f"route:slots:{a.pk}") == 0
     await routing.clear_credential_state(a.pk)  # that error cooled the key; start afresh
@@ -226,7 +216,7 @@ async def test_session_affinity_keeps_a_conversation_on_its_key_and_moves_it_on_
     used = []
     for _ in range(4):
         result = outcome()
-        await text_of(await routing.open_upstream(None, request_for(session="conv-1"), result))
+        await streamed_text(await routing.open_upstream(None, request_for(session="conv-1"), result))
         used.append(result.credential_id)
     assert len(set(used)) == 1
     pinned = "a" if used[0] == keys.id("a") else "b"
@@ -235,7 +225,7 @@ async def test_session_affinity_keeps_a_conversation_on_its_key_and_moves_it_on_
     moved = []
     for _ in range(3):
         result = outcome()
-        await text_of(await routing.open_upstream(None, request_for(session="conv-1"), result))
+        await streamed_text(await routing.open_upstream(None, request_for(session="conv-1"), result))
         moved.append(result.credential_id)
     assert moved == [keys.id(other)] * 3
     # Without a session, round robin spreads requests over both keys.
@@ -244,7 +234,7 @@ async def test_session_affinity_keeps_a_conversation_on_its_key_and_moves_it_on_
     spread = set()
     for _ in range(4):
         result = outcome()
-        await text_of(await routing.open_upstream(None, request_for(), result))
+        await streamed_text(await routing.open_upstream(None, request_for(), result))
         spread.add(result.credential_id)
     assert spread == {keys.id("a"), keys.id("b")}
 
@@ -258,7 +248,7 @@ async def test_disabling_in_the_admin_takes_effect_on_the_next_request(keys, set
     a = await keys.add("a")
     await keys.add("b")
     first = outcome()
-    await text_of(await routing.open_upstream(None, request_for(), first))
+    await streamed_text(await routing.open_upstream(None, request_for(), first))
     assert first.credential_id == a.pk
     response = await sync_to_async(admin_client.post)(
         "/admin/accounts/upstreamcredential/",
@@ -266,7 +256,7 @@ async def test_disabling_in_the_admin_takes_effect_on_the_next_request(keys, set
     )
     assert response.status_code == 302
     second = outcome()
-    await text_of(await routing.open_upstream(None, request_for(), second))
+    await streamed_text(await routing.open_upstream(None, request_for(), second))
     assert second.credential_id == keys.id("b")
 
 
@@ -278,13 +268,13 @@ async def test_a_single_key_is_still_tried_after_a_transient_failure(keys, state
     a = await keys.add("a")
     keys.behave("a", fail_first=1, fail_with="http-500")
     with pytest.raises(UpstreamError) as failed:
-        await text_of(await routing.open_upstream(None, request_for(), outcome()))
+        await streamed_text(await routing.open_upstream(None, request_for(), outcome()))
     assert failed.value.failure.status == 500  # the upstream's own failure, not a gateway 429
     cool = await state.get_until(f"route:cool:{a.pk}")
     assert cool is not None and "failure 1 in a row" in cool.reason
     # Cooling, but the only key: tried at once, and its success ends the cooldown.
     result = outcome()
-    assert await text_of(await routing.open_upstream(None, request_for(), result)) == expected_text()
+    assert await streamed_text(await routing.open_upstream(None, request_for(), result)) == expected_text()
     assert result.credential_id == a.pk
     assert len(keys.calls("a")) == 2
     assert await state.get_until(f"route:cool:{a.pk}") is None
@@ -297,11 +287,11 @@ async def test_a_single_key_retried_by_the_client_is_healthy_afterwards(keys, st
     a = await keys.add("a")  # CC_MAX_RETRIES = 2: the same key is retried after a 5xx
     keys.behave("a", fail_first=1, fail_with="http-500")
     first = outcome()
-    assert await text_of(await routing.open_upstream(None, request_for(), first)) == expected_text()
+    assert await streamed_text(await routing.open_upstream(None, request_for(), first)) == expected_text()
     assert len(keys.calls("a")) == 2 and first.failovers == 0
     assert await state.get_until(f"route:cool:{a.pk}") is None  # the retry's success ended it
     second = outcome()
-    assert await text_of(await routing.open_upstream(None, request_for(), second)) == expected_text()
+    assert await streamed_text(await routing.open_upstream(None, request_for(), second)) == expected_text()
     assert second.credential_id == a.pk
 
 
@@ -319,7 +309,7 @@ async def test_a_single_key_in_a_hard_state_is_refused_without_an_upstream_call(
     await keys.add("a")
     keys.behave("a", scenario=scenario)
     with pytest.raises(UpstreamError):
-        await text_of(await routing.open_upstream(None, request_for(), outcome()))
+        await streamed_text(await routing.open_upstream(None, request_for(), outcome()))
     with pytest.raises(FailedResponse) as refused:
         await routing.open_upstream(None, request_for(), outcome())
     assert (refused.value.error.error_class.openai_status, refused.value.error.code) == (status, code)
@@ -345,18 +335,19 @@ async def test_with_two_keys_a_transiently_cooling_key_waits_while_the_other_ser
     b = await keys.add("b", max_concurrent=1)
     keys.behave("a", fail_first=1, fail_with="http-500")
     first = outcome()
-    await text_of(await routing.open_upstream(None, request_for(), first))  # a fails -> b
+    await streamed_text(await routing.open_upstream(None, request_for(), first))  # a fails -> b
     assert (first.credential_id, first.failovers) == (b.pk, 1)
     for _ in range(3):  # a is cooling and b is free: b serves, a is left alone
         result = outcome()
-        await text_of(await routing.open_upstream(None, request_for(), result))
+        await streamed_text(await routing.open_upstream(None, request_for(), result))
         assert result.credential_id == b.pk
     assert len(keys.calls("a")) == 1
     # b at its cap: rather than refusing, the cooling a is the last resort, and it recovers.
     keys.behave("b", scenario="paced deltas=40 delay_ms=50")
     holding = await routing.open_upstream(None, request_for(), outcome())
     last_resort = outcome()
-    assert await text_of(await routing.open_upstream(None, request_for(), last_resort)) == expected_text()
+    served = await routing.open_upstream(None, request_for(), last_resort)
+    assert await streamed_text(served) == expected_text()
     assert last_resort.credential_id == a.pk
     await holding.aclose()
     assert await state.get_until(f"route:cool:{a.pk}") is None
@@ -365,7 +356,7 @@ async def test_with_two_keys_a_transiently_cooling_key_waits_while_the_other_ser
     keys.behave("b", scenario="text")
     await state.set_until(f"route:cool:{b.pk}", time.time() + 60, "usage window exhausted")
     with pytest.raises(UpstreamError):
-        await text_of(await routing.open_upstream(None, request_for(), outcome()))
+        await streamed_text(await routing.open_upstream(None, request_for(), outcome()))
     calls = len(keys.calls("a"))
     with pytest.raises(FailedResponse) as refused:
         await routing.open_upstream(None, request_for(), outcome())
@@ -397,7 +388,7 @@ async def test_an_admin_edit_of_allowed_models_and_cap_applies_on_the_next_reque
     a = await keys.add("a")
     b = await keys.add("b")
     first = outcome()
-    await text_of(await routing.open_upstream(None, request_for(), first))
+    await streamed_text(await routing.open_upstream(None, request_for(), first))
     assert first.credential_id == a.pk
     change = f"/admin/accounts/upstreamcredential/{a.pk}/change/"
     page = (await sync_to_async(admin_client.get)(change)).content.decode()
@@ -406,7 +397,7 @@ async def test_an_admin_edit_of_allowed_models_and_cap_applies_on_the_next_reque
     response = await sync_to_async(admin_client.post)(change, {**form, "max_concurrent": ""})
     assert response.status_code == 302, response.content.decode()[:2000]
     second = outcome()
-    await text_of(await routing.open_upstream(None, request_for(), second))
+    await streamed_text(await routing.open_upstream(None, request_for(), second))
     assert second.credential_id == b.pk  # a no longer serves this model
     # b's cap set to 1 in the admin: a second request at once is refused while one streams.
     b_change = f"/admin/accounts/upstreamcredential/{b.pk}/change/"
@@ -428,7 +419,7 @@ async def test_failovers_are_bounded_and_resend_the_same_body(keys, settings):
         keys.behave(label, scenario="http-500")
     result = outcome()
     with pytest.raises(UpstreamError) as failed:
-        await text_of(await routing.open_upstream(None, request_for("same words"), result))
+        await streamed_text(await routing.open_upstream(None, request_for("same words"), result))
     assert failed.value.failure.status == 500
     assert (len(keys.calls("a")), len(keys.calls("b")), len(keys.calls("c"))) == (1, 1, 0)
     assert result.failovers == 1

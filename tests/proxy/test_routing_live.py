@@ -94,3 +94,57 @@ def test_the_log_records_key_and_failovers_and_all_keys_in_a_window_is_a_429(gat
     while UpstreamCredential.objects.get(pk=a.pk).cooldown_reason != "usage window exhausted":
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def _upstream_errors(gateway_url: str) -> dict[tuple[str, str], float]:
+    """``ccsite_upstream_errors_total`` of the gateway, by (kind, credential)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{gateway_url}/metrics", timeout=10).text
+    return {
+        (sample.labels["kind"], sample.labels["credential"]): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "ccsite_upstream_errors_total"
+    }
+
+
+def test_every_failed_attempt_counts_once_for_its_credential(gateway, simulator):
+    """A 500 that was failed over and a 401 that disabled its key each leave a sample although the
+    request was served; a request that finally fails counts its failed attempt once."""
+    secrets = {label: f"user_rmetric_{uuid.uuid4().hex[:16]}" for label in ("a", "b", "c")}
+    make_credential(label="m-a-broken", api_key=secrets["a"])
+    make_credential(label="m-b-refused", api_key=secrets["b"])
+    make_credential(label="m-c-good", api_key=secrets["c"])
+    behave(simulator.url, secrets["a"], "http-500")
+    behave(simulator.url, secrets["b"], "http-401")
+    _, key = make_client_key()
+    headers = {"Authorization": f"Bearer {key}"}
+    url = f"{gateway.url}/v1/chat/completions"
+
+    def grew(before: dict, after: dict) -> dict[tuple[str, str], float]:
+        return {
+            labels: value - before.get(labels, 0)
+            for labels, value in after.items()
+            if value != before.get(labels, 0)
+        }
+
+    before = _upstream_errors(gateway.url)
+    served = httpx.post(
+        url,
+        json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}]},
+        headers=headers,
+        timeout=30,
+    )
+    assert served.status_code == 200
+    assert logged(served.headers["x-request-id"]).failovers == 2
+    after_served = _upstream_errors(gateway.url)
+    assert grew(before, after_served) == {("retryable", "m-a-broken"): 1, ("credential", "m-b-refused"): 1}
+
+    # a cools down, b is disabled: c serves, and the upstream refuses the request itself.
+    failing = {"model": MODEL, "messages": [{"role": "user", "content": "[sim:http-400]"}]}
+    failed = httpx.post(url, json=failing, headers=headers, timeout=30)
+    assert failed.status_code == 400
+    row = logged(failed.headers["x-request-id"])
+    assert (row.outcome, row.error_code) == ("error", "request")
+    assert grew(after_served, _upstream_errors(gateway.url)) == {("request", "m-c-good"): 1}

@@ -13,7 +13,9 @@ import redis
 from asgiref.sync import sync_to_async
 
 from accounts.services import credential_set_enabled
+from ccsite import invalidation
 from ccsite.sharedstate import RedisState, reset_shared_state
+from proxy import routing
 from tests.factories import make_client_key, make_credential
 from tests.live import daphne_process, free_port
 
@@ -61,13 +63,39 @@ def body(text: str = "hi", stream: bool = True) -> dict:
     return {"model": MODEL, "stream": stream, "messages": [{"role": "user", "content": text}]}
 
 
-async def test_two_processes_respect_one_per_key_cap(gateways, simulator, fresh_redis):
+async def credentials_loaded_by(gateways, redis_client: redis.Redis) -> None:
+    """Until every gateway has taken the credentials' current change version (each polls every
+    half second): before that one may still route with the keys of the previous test."""
+    version = int(redis_client.get(f"{invalidation.REDIS_PREFIX}{routing.INVALIDATION_NAME}") or 0)
+    deadline = time.monotonic() + 5.0
+    async with httpx.AsyncClient(timeout=10) as client:
+        for gateway in gateways:
+            while True:
+                loaded = (await client.get(f"{gateway.url}/health")).json()["snapshots"]
+                if loaded.get(routing.INVALIDATION_NAME) == version:
+                    break
+                assert time.monotonic() < deadline, f"{gateway.url} never took v{version}: {loaded}"
+                await asyncio.sleep(0.05)
+
+
+async def paced_credential(gateways, simulator, fresh_redis, label: str, cap: int, scenario: str):
+    """An upstream key capped at ``cap`` concurrent requests that the simulator answers with
+    ``scenario``, and a client key, once both gateways route with it: (credential, key secret)."""
     secret = f"user_procs_{uuid.uuid4().hex[:12]}"
-    credential = await sync_to_async(make_credential)(label="capped", api_key=secret, max_concurrent=2)
+    credential = await sync_to_async(make_credential)(label=label, api_key=secret, max_concurrent=cap)
     _, key = await sync_to_async(make_client_key)()
     async with httpx.AsyncClient(timeout=30) as client:
-        behaviour = {"key": secret, "scenario": "paced deltas=20 delay_ms=60"}
+        behaviour = {"key": secret, "scenario": scenario}
         (await client.post(f"{simulator.url}/_sim/keys", json=behaviour)).raise_for_status()
+    await credentials_loaded_by(gateways, fresh_redis)
+    return credential, key
+
+
+async def test_two_processes_respect_one_per_key_cap(gateways, simulator, fresh_redis):
+    credential, key = await paced_credential(
+        gateways, simulator, fresh_redis, "capped", 2, "paced deltas=20 delay_ms=60"
+    )
+    async with httpx.AsyncClient(timeout=30) as client:
         headers = {"Authorization": f"Bearer {key}"}
 
         async def one(index: int) -> int:
@@ -81,12 +109,10 @@ async def test_two_processes_respect_one_per_key_cap(gateways, simulator, fresh_
 
 
 async def test_a_client_disconnect_gives_the_slot_back(gateways, simulator, fresh_redis):
-    secret = f"user_procs_{uuid.uuid4().hex[:12]}"
-    credential = await sync_to_async(make_credential)(label="disc", api_key=secret, max_concurrent=1)
-    _, key = await sync_to_async(make_client_key)()
+    credential, key = await paced_credential(
+        gateways, simulator, fresh_redis, "disc", 1, "paced deltas=200 delay_ms=50"
+    )
     async with httpx.AsyncClient(timeout=30) as client:
-        behaviour = {"key": secret, "scenario": "paced deltas=200 delay_ms=50"}
-        (await client.post(f"{simulator.url}/_sim/keys", json=behaviour)).raise_for_status()
         url = gateways[0].url + "/v1/chat/completions"
         async with client.stream(
             "POST", url, json=body(), headers={"Authorization": f"Bearer {key}"}
@@ -105,6 +131,7 @@ async def test_disabling_reaches_the_other_process_within_a_second(gateways, sim
     )
     await sync_to_async(make_credential)(label="b-second", api_key=f"user_procs_{uuid.uuid4().hex[:12]}")
     _, key = await sync_to_async(make_client_key)()
+    await credentials_loaded_by(gateways, fresh_redis)
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(timeout=30) as client:
         url = gateways[1].url + "/v1/chat/completions"
@@ -140,32 +167,32 @@ async def test_an_edit_of_allowed_models_reaches_the_other_process_within_a_seco
     first_key = await sync_to_async(make_credential)(label="a-edit", api_key=secret)
     await sync_to_async(make_credential)(label="b-edit", api_key=f"user_procs_{uuid.uuid4().hex[:12]}")
     _, key = await sync_to_async(make_client_key)()
-    # The new keys reach the other process like any change, within a second: it may still
-    # serve the previous test's (cached) keys until then.
-    await asyncio.sleep(1.0)
+    await credentials_loaded_by(gateways, fresh_redis)
     headers = {"Authorization": f"Bearer {key}"}
     from proxy.upstream.simulator.recorder import key_fingerprint
 
     async with httpx.AsyncClient(timeout=30) as client:
 
         async def used_first_key() -> tuple[bool, float]:
+            """Whether the other process sent one request upstream with a-edit, and when the
+            upstream received it (epoch seconds: an upper bound of when the key was chosen)."""
             before = len((await client.get(f"{simulator.url}/_sim/requests")).json()["requests"])
             response = await client.post(
                 gateways[1].url + "/v1/chat/completions", json=body(stream=False), headers=headers
             )
-            answered_at = time.monotonic()
             assert response.status_code == 200
             records = (await client.get(f"{simulator.url}/_sim/requests")).json()["requests"][before:]
-            prints = [r["key_fingerprint"] for r in records if r["path"] == "/alpha/generate"]
-            return key_fingerprint(secret) in prints, answered_at
+            generated = [r for r in records if r["path"] == "/alpha/generate"]
+            assert len(generated) == 1, records
+            return generated[0]["key_fingerprint"] == key_fingerprint(secret), generated[0]["received_at"]
 
         assert (await used_first_key())[0]  # drain_first: a-edit, loaded (60 s cache)
         first_key.allowed_models = ["stepfun/Step-3.5-Flash"]
         await sync_to_async(first_key.save)()  # what the admin's change form does
-        changed_at = time.monotonic()
+        changed_at = time.time()  # the save has returned
         while True:
-            used, answered_at = await used_first_key()
+            used, routed_at = await used_first_key()
             if not used:
                 break
-            assert answered_at - changed_at < 1.0, "the other process still sends the model to a-edit"
-    assert answered_at - changed_at < 1.0
+            assert routed_at - changed_at < 1.0, "the other process still sends the model to a-edit"
+    assert routed_at - changed_at < 1.0

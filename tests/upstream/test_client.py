@@ -109,6 +109,11 @@ def text_of(events: list[Any], kind: type = TextDelta) -> str:
     return "".join(event.text for event in events if isinstance(event, kind))
 
 
+async def streamed_text(stream: Any) -> str:
+    """The text of a whole upstream stream, read to its end and closed."""
+    return text_of(await read_all(stream))
+
+
 async def test_text_stream_yields_typed_events_and_usage(upstream):
     stream = await open_stream(request_for(), chooser=upstream.chooser())
     events = await read_all(stream)

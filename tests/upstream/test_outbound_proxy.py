@@ -15,7 +15,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from proxy.translate.events import TextDelta
 from proxy.translate.wire import UpstreamRequest
 from proxy.upstream.client import close_upstream_client
 from proxy.upstream.commandcode import Credential, open_stream
@@ -23,7 +22,7 @@ from proxy.upstream.http1 import ConnectionPool, UpstreamConnectionError
 from proxy.upstream.outbound import proxy_for
 from proxy.upstream.simulator.scenarios import expected_text
 from tests.outbound_proxy import LoopbackProxy
-from tests.upstream.test_client import RecordingChooser
+from tests.upstream.test_client import RecordingChooser, streamed_text
 
 MODEL = "deepseek/deepseek-v4-flash"
 
@@ -58,16 +57,6 @@ def test_proxy_rule_follows_the_environment_and_no_proxy(clean_env, settings):
     assert proxy_for("https://x.corp.example") is None  # NO_PROXY still wins
 
 
-async def read_text(stream) -> str:
-    parts = []
-    try:
-        async for batch in stream.batches(5.0):
-            parts.extend(e.text for e in batch if isinstance(e, TextDelta))
-    finally:
-        await stream.aclose()
-    return "".join(parts)
-
-
 def request_for() -> UpstreamRequest:
     return UpstreamRequest(
         model=MODEL, system="", messages=[{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
@@ -85,7 +74,7 @@ async def test_the_upstream_is_reached_through_the_proxy(simulator, clean_env, s
         await close_upstream_client()
         chooser = RecordingChooser([Credential(1, "main", f"user_px_{uuid.uuid4().hex[:12]}")])
         try:
-            assert await read_text(await open_stream(request_for(), chooser=chooser)) == expected_text()
+            assert await streamed_text(await open_stream(request_for(), chooser=chooser)) == expected_text()
         finally:
             await close_upstream_client()
         assert f"POST {simulator.url}/alpha/generate" in proxy.seen
@@ -99,7 +88,7 @@ async def test_no_proxy_hosts_bypass_it(simulator, clean_env, settings):
         await close_upstream_client()
         chooser = RecordingChooser([Credential(1, "main", f"user_px_{uuid.uuid4().hex[:12]}")])
         try:
-            assert await read_text(await open_stream(request_for(), chooser=chooser)) == expected_text()
+            assert await streamed_text(await open_stream(request_for(), chooser=chooser)) == expected_text()
         finally:
             await close_upstream_client()
         assert proxy.seen == []

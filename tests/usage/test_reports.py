@@ -7,13 +7,15 @@ import csv
 import io
 import json
 import math
+import re
 from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
+from django.utils.html import escape
 
 from tests.factories import UserFactory, make_client_key, make_credential
 from tests.usage.factories import make_rows, store, utc
@@ -281,47 +283,25 @@ def test_the_writer_and_a_rebuild_give_the_same_roll_up(rows):
                 assert row[name] == pytest.approx(2 * earlier[key][name]), (model, key, name)
 
 
-def test_cli_equals_the_rows(rows):
+def usage_cli(*args: str) -> str:
+    """What ``manage.py usage`` prints for the first five days of March 2026 with ``args``."""
     out = io.StringIO()
-    call_command(
-        "usage",
-        "--since",
-        "2026-03-01",
-        "--until",
-        "2026-03-05",
-        "--by",
-        "model",
-        "--format",
-        "json",
-        stdout=out,
-    )
-    got = {
-        record["name"]: (record["requests"], record["output_tokens"]) for record in json.loads(out.getvalue())
-    }
+    call_command("usage", "--since", "2026-03-01", "--until", "2026-03-05", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_cli_equals_the_rows(rows):
+    printed = usage_cli("--by", "model", "--format", "json")
+    got = {record["name"]: (record["requests"], record["output_tokens"]) for record in json.loads(printed)}
     expected = defaultdict(lambda: (0, 0))
     for r in rows:
         n, o = expected[r.model]
         expected[r.model] = (n + 1, o + r.output_tokens)
     assert got == dict(expected)
-    out = io.StringIO()
-    call_command(
-        "usage",
-        "--since",
-        "2026-03-01",
-        "--until",
-        "2026-03-05",
-        "--by",
-        "day",
-        "--format",
-        "csv",
-        stdout=out,
-    )
-    records = list(csv.DictReader(io.StringIO(out.getvalue())))
+    records = list(csv.DictReader(io.StringIO(usage_cli("--by", "day", "--format", "csv"))))
     assert sum(int(record["requests"]) for record in records) == len(rows)
     assert [record["name"] for record in records] == [f"2026-03-0{d}" for d in range(1, 6)]
-    out = io.StringIO()
-    call_command("usage", "--since", "2026-03-01", "--until", "2026-03-05", "--by", "user", stdout=out)
-    assert "requests" in out.getvalue().splitlines()[0]
+    assert "requests" in usage_cli("--by", "user").splitlines()[0]
 
 
 class TableParser(HTMLParser):
@@ -453,3 +433,29 @@ def test_the_migration_rolls_up_a_log_written_before_it():
         executor.migrate(executor.loader.graph.leaf_nodes())
     assert totals(RANGE) == direct(made)
     assert usage_report(RANGE).totals == direct(made)
+
+
+@pytest.mark.parametrize(
+    ("query", "errors"),
+    [
+        ("since=2026-13-45", ["since: not a date (YYYY-MM-DD): '2026-13-45'"]),
+        (
+            "since=garbage&until=x",
+            ["since: not a date (YYYY-MM-DD): 'garbage'", "until: not a date (YYYY-MM-DD): 'x'"],
+        ),
+        ("since=2026-03-05&until=2026-03-01", ["__all__: until is before since: the range is empty"]),
+    ],
+)
+def test_a_bad_filter_is_a_400_with_the_message_never_silently_ignored(rows, admin_client, query, errors):
+    page = admin_client.get(f"/admin/usage/requestlog/report/?{query}")
+    assert page.status_code == 400
+    html = page.content.decode()
+    assert 'id="usage-filters"' in html and 'id="usage-filter-errors"' in html  # the form, to correct it
+    for error in errors:
+        assert escape(error) in html
+    assert '<table class="usage-table"' not in html  # no numbers for a range nobody asked for
+    exported = admin_client.get(f"/admin/usage/requestlog/report.csv?{query}")
+    assert exported.status_code == 400 and exported.content.decode().splitlines() == errors
+    # The CLI words a bad date the same way.
+    with pytest.raises(CommandError, match=re.escape("not a date (YYYY-MM-DD): '2026-13-45'")):
+        call_command("usage", "--since", "2026-13-45")

@@ -308,5 +308,7 @@ def test_two_writers_adding_to_the_same_hours_at_once_lose_nothing():
         thread.start()
     for thread in threads:
         thread.join(60)
-    assert RequestLog.objects.count() == 1200
+    # Only this test's rows: a live gateway of an earlier test in this worker may still write
+    # a late row of its own into the shared database.
+    assert RequestLog.objects.filter(request_id__startswith="req_test").count() == 1200
     assert_roll_up_equals_the_rows()

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
+from accounts.budget_prices import unpriced_budget_warning
 from accounts.management.base import OneLineCommand
 from accounts.management.limit_options import add_limit_arguments, limit_changes, limits_json, limits_text
 from accounts.models import ClientKey
@@ -56,8 +57,12 @@ class Command(OneLineCommand):
             return
         key = self._key(options["prefix"])
         if action == "revoke":
-            client_key_revoke(key=key)
-            self.stdout.write(f"Revoked {key.prefix} ({key.name!r} of {key.user.get_username()}).")
+            what = f"{key.prefix} ({key.name!r} of {key.user.get_username()})"
+            if client_key_revoke(key=key):
+                self.stdout.write(f"Revoked {what}.")
+            else:
+                when = f" at {key.revoked_at:%Y-%m-%d %H:%M} UTC" if key.revoked_at else ""
+                self.stdout.write(f"{what} was already revoked{when}: nothing changed.")
             return
         changes = limit_changes(options)
         if not changes:
@@ -67,6 +72,12 @@ class Command(OneLineCommand):
         except AccountsError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"Limits of {key.prefix}: {limits_text(key)}.")
+        self._warn_unpriced(key, changes)
+
+    def _warn_unpriced(self, target: ClientKey, changes: dict[str, object]) -> None:
+        warning = unpriced_budget_warning(target) if changes.get("budget_cost") is not None else ""
+        if warning:
+            self.stderr.write(warning)
 
     def _key(self, prefix: str) -> ClientKey:
         try:

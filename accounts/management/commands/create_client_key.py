@@ -32,6 +32,11 @@ class Command(OneLineCommand):
             raise CommandError(f"no user {username!r} (add --create-user to create it)") from None
         except AccountsError as exc:
             raise CommandError(str(exc)) from None
+        if not user.password or not user.has_usable_password():
+            self.stdout.write(
+                f"{username} has no password, so cannot log in to the self-service page (/) yet: "
+                f"set one with `manage.py changepassword {username}` or on the admin's user page."
+            )
         key, secret = client_key_create(user=user, name=options["name"])
         self.stdout.write(f"Key {key.name!r} for {username} (prefix {key.prefix}); it is shown only once:")
         self.stdout.write(secret)

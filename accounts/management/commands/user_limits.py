@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
+from accounts.budget_prices import unpriced_budget_warning
 from accounts.management.base import OneLineCommand
 from accounts.management.limit_options import add_limit_arguments, limit_changes, limits_json, limits_text
 from accounts.models import User
@@ -32,6 +33,9 @@ class Command(OneLineCommand):
                 limits_update(target=user, changes=changes)
             except AccountsError as exc:
                 raise CommandError(str(exc)) from None
+            warning = unpriced_budget_warning(user) if changes.get("budget_cost") is not None else ""
+            if warning:
+                self.stderr.write(warning)
         if options["json"]:
             self.stdout.write(
                 json.dumps({"user": user.get_username(), "limits": limits_json(user)}, indent=2)

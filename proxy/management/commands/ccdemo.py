@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -80,6 +81,14 @@ def _demo_key(username: str) -> str:
 def _demo_credential() -> None:
     if not UpstreamCredential.objects.filter(label=DEMO_CREDENTIAL_LABEL).exists():
         credential_add(label=DEMO_CREDENTIAL_LABEL, api_key=DEMO_UPSTREAM_KEY)
+
+
+def _demo_manage() -> str:
+    """`manage.py` as a shell command on the demo's database (its data dir, not `make run`'s)."""
+    data_dir = f"CCSITE_DATA_DIR={shlex.quote(str(settings.DATA_DIR))}"
+    # `make demo` empties DATABASE_URL so a .env's PostgreSQL is not used; keep one set here.
+    database = "" if os.environ.get("DATABASE_URL") else " DATABASE_URL="
+    return f"{data_dir}{database} {shlex.quote(os.path.relpath(sys.executable))} manage.py"
 
 
 def _stop_on_signals() -> None:
@@ -165,7 +174,7 @@ class Command(BaseCommand):
             "ccsite demo is running (Ctrl-C stops both servers).",
             f"  gateway:   {url}/   (upstream: the simulator at {sim_url})",
             f"  admin:     {url}/admin/",
-            f"  first admin: {os.path.relpath(sys.executable)} manage.py createsuperuser",
+            f"  first admin: {_demo_manage()} createsuperuser",
             f"  client key (shown once): {secret}",
             "",
             "Try it:",

@@ -7,8 +7,10 @@ import json
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from usage.forms import DAY_RANGE_MESSAGE, check_day
 from usage.selectors import TOKEN_FIELDS, ReportFilter, breakdown, default_range
 
 COLUMNS = ["name", "requests", "errors", *TOKEN_FIELDS, "estimated", "cost_usd"]
@@ -16,9 +18,14 @@ COLUMNS = ["name", "requests", "errors", *TOKEN_FIELDS, "estimated", "cost_usd"]
 
 def _date(value: str) -> datetime:
     try:
-        return datetime.combine(datetime.strptime(value, "%Y-%m-%d").date(), time.min, tzinfo=UTC)
+        day = datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError:
         raise CommandError(f"not a date (YYYY-MM-DD): {value!r}") from None
+    try:
+        check_day(day)
+    except ValidationError:
+        raise CommandError(f"{value}: {DAY_RANGE_MESSAGE}") from None
+    return datetime.combine(day, time.min, tzinfo=UTC)
 
 
 class Command(BaseCommand):
