@@ -262,13 +262,15 @@ def test_stop_sequence_reply_reports_estimated_usage_anthropic(live, stream):
 
 
 def test_message_start_carries_the_input_estimate_and_message_delta_the_real_usage(live):
+    # Counted first: the gateway's calibration learns from each finished request, so a count
+    # taken after the stream may already use what that stream's real usage taught it.
+    counted = post(
+        live, COUNT, {"model": CLAUDE, "messages": message("hello there, how are you?")["messages"]}
+    )
     response = post(live, MESSAGES, message("hello there, how are you?", stream=True))
     events = anthropic_events(response.content)
     start = events[0]["message"]["usage"]
     assert start["input_tokens"] > 0 and start["output_tokens"] == 0
-    counted = post(
-        live, COUNT, {"model": CLAUDE, "messages": message("hello there, how are you?")["messages"]}
-    )
     assert start["input_tokens"] == counted.json()["input_tokens"]
     final = next(e for e in events if e["type"] == "message_delta")["usage"]
     assert final["input_tokens"] == expected_usage()["inputTokens"]
