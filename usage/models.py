@@ -106,6 +106,18 @@ class RequestBody(models.Model):
 
 TTFT_COLUMNS = tuple(f"ttft_{index:02d}" for index in range(histogram.BUCKETS))
 DURATION_COLUMNS = tuple(f"duration_{index:02d}" for index in range(histogram.BUCKETS))
+# What one UsageHour row stands for (its unique key); the roll-up writer sums by it.
+USAGE_HOUR_GRAIN = (
+    "hour",
+    "user_id",
+    "client_key_id",
+    "credential_id",
+    "surface",
+    "model",
+    "outcome",
+    "error_code",
+    "http_status",
+)
 
 
 class _UsageSums(models.Model):
@@ -151,22 +163,7 @@ class UsageHour(_UsageSums):
     http_status = models.IntegerField()
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=[
-                    "hour",
-                    "user_id",
-                    "client_key_id",
-                    "credential_id",
-                    "surface",
-                    "model",
-                    "outcome",
-                    "error_code",
-                    "http_status",
-                ],
-                name="usage_hour_grain",
-            )
-        ]
+        constraints = [models.UniqueConstraint(fields=list(USAGE_HOUR_GRAIN), name="usage_hour_grain")]
         indexes = [
             models.Index(fields=["user_id", "hour"], name="usage_hour_user"),
             models.Index(fields=["client_key_id", "hour"], name="usage_hour_key"),

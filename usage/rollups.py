@@ -22,19 +22,16 @@ from typing import Any
 from django.db import connection, transaction
 
 from usage import histogram
-from usage.models import DURATION_COLUMNS, TTFT_COLUMNS, RequestLog, UsageHour, UsageHourSummary
-
-GRAIN = (
-    "hour",
-    "user_id",
-    "client_key_id",
-    "credential_id",
-    "surface",
-    "model",
-    "outcome",
-    "error_code",
-    "http_status",
+from usage.models import (
+    DURATION_COLUMNS,
+    TTFT_COLUMNS,
+    USAGE_HOUR_GRAIN,
+    RequestLog,
+    UsageHour,
+    UsageHourSummary,
 )
+
+GRAIN = USAGE_HOUR_GRAIN
 SUMMARY_GRAIN = ("hour", "outcome", "error_code", "http_status")
 _SUMMARY_KEY = tuple(GRAIN.index(name) for name in SUMMARY_GRAIN)
 TABLES = ((UsageHour, GRAIN), (UsageHourSummary, SUMMARY_GRAIN))
@@ -65,15 +62,7 @@ _TTFT0 = len(_COUNTS)
 _DURATION0 = _TTFT0 + histogram.BUCKETS
 # The RequestLog fields a row must carry to be summed (build_row's keys, or .values()).
 ROW_FIELDS = (
-    "hour",
-    "user_id",
-    "client_key_id",
-    "credential_id",
-    "surface",
-    "model",
-    "outcome",
-    "error_code",
-    "http_status",
+    *GRAIN,
     *TOKEN_COLUMNS,
     "tokens_estimated",
     "cost_usd",
