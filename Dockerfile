@@ -39,4 +39,4 @@ HEALTHCHECK --interval=30s --timeout=5s \
 # Migrations run as an entrypoint step, then Daphne replaces the shell. No --http-timeout:
 # it would cut long streams mid-response.
 ENTRYPOINT ["sh", "-c", "python manage.py migrate --noinput -v 0 && exec \"$@\"", "--"]
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "ccsite.asgi:application"]
+CMD ["python", "-m", "ccsite.serve", "-b", "0.0.0.0", "-p", "8000", "ccsite.asgi:application"]

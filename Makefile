@@ -41,7 +41,7 @@ run: migrate
 	@echo "  a client key: $(PY) manage.py create_client_key --user YOU --create-user"
 	@echo "  upstream:    $(PY) manage.py add_upstream_credential --label main --from-cli-auth"
 	@echo ""
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) ccsite.asgi:application
+	$(PY) -m ccsite.serve -b $(HOST) -p $(PORT) ccsite.asgi:application
 
 # The simulator and the gateway together, a demo user, key and credential, and a curl line to try.
 # Both bind loopback; Ctrl-C stops both. SIM_PORT picks the simulator's port (default 9100).
@@ -52,7 +52,7 @@ DEMO_ENV = CCSITE_DATA_DIR=$(DEMO_DATA_DIR) DATABASE_URL=
 demo: $(VENV)/.runtime-installed .env
 	@mkdir -p $(DEMO_DATA_DIR)
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput -v 0
-	$(DEMO_ENV) $(PY) manage.py ccdemo --host $(HOST) --port $(PORT) --sim-port $(or $(SIM_PORT),9100) --daphne $(VENV)/bin/daphne
+	$(DEMO_ENV) $(PY) manage.py ccdemo --host $(HOST) --port $(PORT) --sim-port $(or $(SIM_PORT),9100)
 
 # The benchmark: simulator, gateway (Daphne on SQLite) and load generator as separate processes,
 # pinned to cores where taskset exists, loopback only, bounded in time. BENCH_ARGS passes options,

@@ -33,6 +33,7 @@ from ccsite.localservices import (
     stop_pidfile,
     wait_for_port,
 )
+from ccsite.serve import daphne_argv
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NGINX_SITE = PROJECT_ROOT / "deploy" / "nginx" / "ccsite.conf"
@@ -139,10 +140,10 @@ def start(state: Path, *, host: str, port: int, processes: int, env: dict[str, s
         )
         for _ in range(processes):
             gateway_port = free_port()
-            argv = [_python(), "-m", "daphne", "-b", "127.0.0.1", "-p", str(gateway_port)]
+            argv = daphne_argv("127.0.0.1", gateway_port, python=_python())
             with (state / f"gateway-{gateway_port}.log").open("ab") as log:
                 process = subprocess.Popen(
-                    [*argv, "ccsite.asgi:application"],
+                    argv,
                     cwd=PROJECT_ROOT,
                     env=gateway_env,
                     stdout=log,

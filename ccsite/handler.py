@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import time
 from contextlib import aclosing
+from functools import lru_cache
+from inspect import iscoroutinefunction
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -24,7 +26,7 @@ from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import convert_exception_to_response
 from django.db import close_old_connections
 from django.http import HttpResponseBase
-from django.urls import set_script_prefix, set_urlconf
+from django.urls import Resolver404, ResolverMatch, URLResolver, get_resolver, set_script_prefix, set_urlconf
 from django.utils.log import log_response
 
 from ccsite import invalidation
@@ -54,8 +56,8 @@ class GatewayASGIHandler(ASGIHandler):
         super().__init__()
         self._connections_checked_at = time.monotonic()
         # Every middleware in settings steps aside for API paths (ccsite/middleware.py), so API
-        # requests go straight to the view layer instead of through seven pass-through layers.
-        self._api_chain = convert_exception_to_response(self._get_response_async)
+        # requests go straight to the view instead of through seven pass-through layers.
+        self._api_chain = convert_exception_to_response(self._call_api_view)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if not invalidation.started:  # once per process: load the snapshots, start polling
@@ -163,11 +165,41 @@ class GatewayASGIHandler(ASGIHandler):
             log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
         return response
 
+    async def _call_api_view(self, request: Any) -> HttpResponseBase:
+        """Resolve (remembered per path) and await an async API view.
+
+        What ``_get_response_async`` adds around it is a no-op for API views (the view middleware
+        steps aside, no API view is atomic or a template response), so only a path that does not
+        resolve, or a view that is not a coroutine function, takes Django's full route (its 404
+        and its thread for sync views)."""
+        match = resolve_api_path(request.path_info)
+        if match is None or not iscoroutinefunction(match.func):
+            return await self._get_response_async(request)
+        request.resolver_match = match
+        response = await match.func(request, *match.args, **match.kwargs)
+        self.check_response(response, match.func)
+        return response
+
     async def _check_connections(self) -> None:
         now = time.monotonic()
         if now - self._connections_checked_at >= CONNECTION_CHECK_SECONDS:
             self._connections_checked_at = now
             await sync_to_async(close_old_connections)()
+
+
+@lru_cache(maxsize=1024)
+def _resolve_cached(resolver: URLResolver, path: str) -> ResolverMatch:
+    return resolver.resolve(path)
+
+
+def resolve_api_path(path: str) -> ResolverMatch | None:
+    """The path's match in the root URLconf, remembered for the most recent 1,024 paths; None
+    when nothing matches (the caller lets Django answer its 404). Matches are keyed by Django's
+    cached resolver, so clearing the URL caches (a changed ``ROOT_URLCONF``) starts afresh."""
+    try:
+        return _resolve_cached(get_resolver(), path)
+    except Resolver404:
+        return None
 
 
 def get_gateway_asgi_application() -> GatewayASGIHandler:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ccsite.serve import daphne_argv
 from proxy.bench.procs import Server, free_port
 
 __all__ = ["LiveProcess", "RedisProcess", "daphne_process", "free_port", "run_ccbench", "simulator_process"]
@@ -38,7 +39,7 @@ class LiveProcess(Server):
 
 def daphne_process(*, port: int, env: Mapping[str, str] | None = None) -> LiveProcess:
     """The gateway as `make run` serves it, on the test database."""
-    argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "ccsite.asgi:application"]
+    argv = daphne_argv("127.0.0.1", port)
     base_env = {"DJANGO_SETTINGS_MODULE": "tests.settings", "CCSITE_USE_TEST_DB": "1"}
     return LiveProcess("gateway", argv, port=port, env={**base_env, **(env or {})}, ready_path="/health")
 

@@ -27,7 +27,7 @@ def test_dockerfile_runs_daphne_unprivileged_without_http_timeout():
     assert "pip install -r requirements.txt" in text
     assert "collectstatic" in text
     assert re.search(r"^USER (?!root|0\b)", text, re.MULTILINE)
-    assert '"daphne", "-b", "0.0.0.0", "-p", "8000"' in text
+    assert '"-m", "ccsite.serve", "-b", "0.0.0.0", "-p", "8000"' in text  # Daphne on uvloop
     assert "migrate" in text.split("ENTRYPOINT", 1)[1]
     assert "--http-timeout" not in text.replace("No --http-timeout", "")
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ccsite.serve import daphne_argv
 from proxy.bench import scenarios as sc
 from proxy.bench.procs import RssSampler, Server, free_port, pinned
 from proxy.bench.profile import profiling
@@ -139,7 +140,7 @@ def _unlimited_key(env: dict[str, str]) -> str:
 
 def _gateway(env: dict[str, str], simulator_url: str, **extra: str) -> Server:
     port = free_port()
-    argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "ccsite.asgi:application"]
+    argv = daphne_argv("127.0.0.1", port)
     gateway_env = {**env, "CC_UPSTREAM_BASE_URL": simulator_url, **extra}
     return Server("gateway", pinned(argv, GATEWAY_CORE), port=port, env=gateway_env, cwd=PROJECT_ROOT)
 

@@ -7,13 +7,13 @@ is a lower bound of what separate cores give)."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from ccsite.cluster import nginx_binary, render_nginx
 from ccsite.localservices import stop_pidfile, wait_for_port
+from ccsite.serve import daphne_argv
 from proxy.bench import scenarios as sc
 from proxy.bench.procs import Server, free_port
 from proxy.bench.runner import (
@@ -41,7 +41,7 @@ def _gateways(env: dict[str, str], simulator_url: str, count: int) -> list[Serve
     servers = []
     for _ in range(count):
         port = free_port()
-        argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "ccsite.asgi:application"]
+        argv = daphne_argv("127.0.0.1", port)
         gateway_env = {**env, "CC_UPSTREAM_BASE_URL": simulator_url}
         servers.append(Server("gateway", argv, port=port, env=gateway_env, cwd=PROJECT_ROOT))
     return servers

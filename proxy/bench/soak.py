@@ -31,6 +31,7 @@ import psycopg
 
 from ccsite import cluster as topology
 from ccsite.localservices import exited, free_port
+from ccsite.serve import daphne_argv
 from proxy.bench.runner import GENEROUS_BUDGET, GENEROUS_LIMITS, PROJECT_ROOT, _child_env, _manage, _simulator
 
 MODEL = "deepseek/deepseek-v4-flash"
@@ -115,7 +116,7 @@ def _restart(state: Path, cluster: topology.Cluster, env: dict[str, str], which:
         "REDIS_URL": cluster.redis_url,
         "PROMETHEUS_MULTIPROC_DIR": str(state / "metrics"),
     }
-    argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "ccsite.asgi:application"]
+    argv = daphne_argv("127.0.0.1", port)
     with (state / f"gateway-{port}.log").open("ab") as log:
         process = subprocess.Popen(
             argv, cwd=PROJECT_ROOT, env=gateway_env, stdout=log, stderr=log, start_new_session=True

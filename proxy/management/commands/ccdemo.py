@@ -25,6 +25,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import ClientKey, UpstreamCredential
 from accounts.services import client_key_create, client_key_revoke, credential_add, user_get_or_create
+from ccsite.serve import daphne_argv
 
 LOOPBACK = "127.0.0.1"
 DEMO_KEY_NAME = "demo"
@@ -111,7 +112,7 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=LOOPBACK, help="gateway address (loopback only)")
         parser.add_argument("--port", type=int, default=8000, help="gateway port")
         parser.add_argument("--sim-port", type=int, default=9100, help="simulator port")
-        parser.add_argument("--daphne", default=None, help="daphne executable (default: python -m daphne)")
+        parser.add_argument("--daphne", default=None, help="daphne executable (default: Daphne on uvloop)")
         parser.add_argument("--user", default="demo", help="demo user name")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -141,8 +142,9 @@ class Command(BaseCommand):
     def _start(self, host: str, port: int, sim_port: int, daphne: str | None) -> list[Child]:
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         sim_argv = [sys.executable, manage, "ccsimulator", "--host", LOOPBACK, "--port", str(sim_port)]
-        gateway = [daphne] if daphne else [sys.executable, "-m", "daphne"]
-        gateway_argv = [*gateway, "-b", host, "-p", str(port), "ccsite.asgi:application"]
+        gateway_argv = daphne_argv(host, port)
+        if daphne:  # a given Daphne executable runs on its stock loop
+            gateway_argv = [daphne, *gateway_argv[3:]]
         env = {**os.environ, "CC_UPSTREAM_BASE_URL": f"http://{LOOPBACK}:{sim_port}"}
         children = [
             Child(
