@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from django.conf import settings
 from django.utils import timezone
 
 from accounts import keys
 from accounts.keycache import CachedKey, KeyPrincipal, key_cache
 from accounts.limits import key_limits
 from accounts.models import ClientKey, UpstreamCredential
+from ccsite.settings_cache import cached_settings
 
 
 async def _load_key(prefix: str) -> CachedKey | None:
@@ -61,14 +61,14 @@ async def client_key_get_by_secret(secret: str) -> KeyPrincipal | None:
     prefix = keys.key_prefix(secret)
     if prefix is None:
         return None
-    hit, entry = key_cache.get(prefix, settings.CCSITE_KEY_CACHE_SECONDS)
+    hit, entry = key_cache.get(prefix, cached_settings.CCSITE_KEY_CACHE_SECONDS)
     if not hit:
         entry = await _load_once(prefix)
     if entry is None or not entry.usable:
         return None
     if entry.expires_at is not None and entry.expires_at <= timezone.now():
         return None
-    if not keys.key_matches(secret, entry.digest, settings.CLIENT_KEY_PEPPER):
+    if not keys.key_matches(secret, entry.digest, cached_settings.CLIENT_KEY_PEPPER):
         return None
     return entry.principal
 

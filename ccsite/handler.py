@@ -20,7 +20,6 @@ from inspect import iscoroutinefunction
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import convert_exception_to_response
@@ -31,6 +30,7 @@ from django.utils.log import log_response
 
 from ccsite import invalidation
 from ccsite.paths import is_api_path
+from ccsite.settings_cache import cached_settings
 from proxy.request_meta import (
     new_request_id,
     record_cancelled_before_outcome,
@@ -151,11 +151,11 @@ class GatewayASGIHandler(ASGIHandler):
     async def _api_response(self, request: Any) -> HttpResponseBase:
         """``get_response_async`` without the middleware chain and without a thread hop to log
         an error status."""
-        set_urlconf(settings.ROOT_URLCONF)
+        set_urlconf(cached_settings.ROOT_URLCONF)
         request_id_of(request)
         response: HttpResponseBase = await self._api_chain(request)
         stamp_request_id(request, response)
-        if settings.CCSITE_REQUEST_LOG_BODIES:
+        if cached_settings.CCSITE_REQUEST_LOG_BODIES:
             from usage.bodies import capture
 
             capture(request, response)

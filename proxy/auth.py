@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.http import HttpRequest
 from ninja.security.base import AuthBase
 
 from accounts import keys
 from accounts.keycache import KeyPrincipal, key_cache
 from accounts.selectors import client_key_get_by_secret
+from ccsite.settings_cache import cached_settings
 
 # Who a request belongs to when authentication is switched off for a benchmark.
 ANONYMOUS = KeyPrincipal(key_id=0, key_name="auth-disabled", user_id=0, username="anonymous")
@@ -54,13 +54,13 @@ class ClientKeyAuth(AuthBase):
         self.is_async = True  # ninja awaits the call instead of running it in a thread
 
     async def __call__(self, request: HttpRequest) -> KeyPrincipal | None:  # type: ignore[override]
-        if settings.CCSITE_AUTH_DISABLED:
+        if cached_settings.CCSITE_AUTH_DISABLED:
             return ANONYMOUS
         key = presented_key(request)
         if key is None:
             request.ccsite_auth_problem = MISSING_KEY  # type: ignore[attr-defined]
             return None
-        if settings.CCSITE_PASSTHROUGH_USER_KEYS and key.startswith("user_"):
+        if cached_settings.CCSITE_PASSTHROUGH_USER_KEYS and key.startswith("user_"):
             return passthrough_principal(key)
         principal = await client_key_get_by_secret(key)
         if principal is None:
@@ -75,7 +75,7 @@ def _owner_of_known_prefix(key: str) -> KeyPrincipal | None:
     prefix = keys.key_prefix(key)
     if prefix is None:
         return None
-    _, entry = key_cache.get(prefix, settings.CCSITE_KEY_CACHE_SECONDS)
+    _, entry = key_cache.get(prefix, cached_settings.CCSITE_KEY_CACHE_SECONDS)
     return entry.principal if entry is not None else None
 
 

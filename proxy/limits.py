@@ -30,9 +30,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 
-from django.conf import settings
-
 from accounts.limits import MICRO_USD, KeyLimits, Limits, period_bounds
+from ccsite.settings_cache import cached_settings
 from ccsite.sharedstate import HeldSlots, SharedState, is_immediate, run_now, shared_state
 from proxy import outcomes
 from proxy.outcomes import RequestOutcome
@@ -53,7 +52,7 @@ BUDGET_GRACE_SECONDS = 3600.0
 CONCURRENCY_RETRY_SECONDS = 1.0
 
 # The slots of this process's running requests, kept alive while they run.
-held_slots = HeldSlots(lambda: settings.CCSITE_LIMIT_SLOT_SECONDS)
+held_slots = HeldSlots(lambda: cached_settings.CCSITE_LIMIT_SLOT_SECONDS)
 
 PriceSource = Callable[[str], Prices | None]
 # The request log's pricing seam (catalog prices): one source of cost for logs and budgets.
@@ -201,7 +200,7 @@ async def _check_scope(
         await _check_budget(admission, who, names, limits, estimate)
     if limits.concurrent is not None:
         token = await state.acquire_slot(
-            names["concurrent"], limits.concurrent, settings.CCSITE_LIMIT_SLOT_SECONDS
+            names["concurrent"], limits.concurrent, cached_settings.CCSITE_LIMIT_SLOT_SECONDS
         )
         if token is None:
             message = (

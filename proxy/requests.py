@@ -6,10 +6,10 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 
+from ccsite.settings_cache import cached_settings
 from proxy.translate.errors import InvalidRequest
 from proxy.translate.jsonfast import JSONDecodeError, loads
 
@@ -58,7 +58,7 @@ async def parse_and_translate(
     """
     try:
         raw = _raw_body(request)
-        if len(raw) <= settings.CCSITE_OFFLOAD_BODY_BYTES:
+        if len(raw) <= cached_settings.CCSITE_OFFLOAD_BODY_BYTES:
             body, result = _parse_and_translate(raw, translate)
         else:
             body, result = await asyncio.to_thread(_parse_and_translate, raw, translate)

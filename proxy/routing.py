@@ -53,13 +53,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
-from django.conf import settings
 from django.db import DatabaseError
 
 from accounts.crypto import CredentialDecryptError, decrypt_secret
 from accounts.keycache import KeyPrincipal
 from accounts.models import UpstreamCredential
 from ccsite import invalidation
+from ccsite.settings_cache import cached_settings
 from ccsite.sharedstate import HeldSlots, SharedState, Until, is_immediate, run_now, shared_state
 from proxy import credential_writer, metrics, routing_policies, routing_settings
 from proxy.auth import PassthroughPrincipal
@@ -175,7 +175,7 @@ class CredentialPool:
                 self._change_token = token
                 self._loaded_at = float("-inf")
                 self._generation += 1
-        ttl = settings.CCSITE_CREDENTIAL_CACHE_SECONDS
+        ttl = cached_settings.CCSITE_CREDENTIAL_CACHE_SECONDS
         if self._loaded_at == float("-inf") or ttl <= 0:
             await self._load_current()
         elif now - self._loaded_at > ttl and not self._refresh_running():
@@ -268,7 +268,7 @@ def _affinity(session: str) -> str:
 
 
 # Slots held by this process, renewed in the background so long streams keep theirs.
-held_slots = HeldSlots(lambda: settings.CCSITE_ROUTING_SLOT_TTL)
+held_slots = HeldSlots(lambda: cached_settings.CCSITE_ROUTING_SLOT_TTL)
 
 
 _background: set[asyncio.Task[None]] = set()
@@ -457,7 +457,7 @@ class RoutingChooser:
     async def _take_slot(self, entry: RoutableCredential) -> bool:
         limit = entry.max_concurrent or 1_000_000
         name = _slots(entry.id)
-        token = await self.state.acquire_slot(name, limit, settings.CCSITE_ROUTING_SLOT_TTL)
+        token = await self.state.acquire_slot(name, limit, cached_settings.CCSITE_ROUTING_SLOT_TTL)
         if token is None:
             return False
         self._slot = (name, token)
@@ -487,7 +487,7 @@ class RoutingChooser:
         if failed is None:
             return self.current.credential if self.current is not None else None
         if failure is not None and (failure.retryable or failure.kind in CREDENTIAL_KINDS):
-            if self.failovers < settings.CCSITE_ROUTING_MAX_FAILOVERS:
+            if self.failovers < cached_settings.CCSITE_ROUTING_MAX_FAILOVERS:
                 self.failovers += 1
                 entry = await self.pick(exclude=set(self._tried))
                 if entry is not None:
@@ -527,7 +527,7 @@ class RoutingChooser:
             if transient or credential.id in self._half_open:
                 credential_writer.note(credential.id, cooldown_until=None, cooldown_reason="")
         if self.session:
-            ttl = settings.CCSITE_ROUTING_AFFINITY_SECONDS
+            ttl = cached_settings.CCSITE_ROUTING_AFFINITY_SECONDS
             await self.state.set_until(_affinity(self.session), now + ttl, str(credential.id))
 
     async def _failed(self, credential: Credential, failure: UpstreamFailure, now: float) -> None:
@@ -558,11 +558,13 @@ class RoutingChooser:
             logger.warning("upstream credential %s disabled: %s", credential.label, reason)
             return None, ""
         if kind is FailureKind.MODEL:
-            until = now + settings.CCSITE_ROUTING_MODEL_EXCLUSION_SECONDS
+            until = now + cached_settings.CCSITE_ROUTING_MODEL_EXCLUSION_SECONDS
             await state.set_until(_model(credential.id, self.model), until, f"{self.model} not in plan")
             return None, ""
         if kind is FailureKind.WINDOW:
-            until = failure.reset_at or now + (failure.retry_after or settings.CCSITE_ROUTING_COOLDOWN_MAX)
+            until = failure.reset_at or now + (
+                failure.retry_after or cached_settings.CCSITE_ROUTING_COOLDOWN_MAX
+            )
             reason = "usage window exhausted"
         elif kind is FailureKind.QUOTA:
             entry = self._entries.get(credential.id)
@@ -571,7 +573,10 @@ class RoutingChooser:
             reason = "credits exhausted"
         elif kind in (FailureKind.RETRYABLE, FailureKind.OVERLOADED, FailureKind.TIMEOUT):
             failures = await state.next_index(f"route:fails:{credential.id}")
-            base, cap = settings.CCSITE_ROUTING_COOLDOWN_BASE, settings.CCSITE_ROUTING_COOLDOWN_MAX
+            base, cap = (
+                cached_settings.CCSITE_ROUTING_COOLDOWN_BASE,
+                cached_settings.CCSITE_ROUTING_COOLDOWN_MAX,
+            )
             until = now + min(cap, base * 2 ** min(failures - 1, 30))
             reason = f"{failure.code} (failure {failures} in a row)"
             await state.set_until(_probe(credential.id), until + PROBE_SECONDS, reason)

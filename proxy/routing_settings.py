@@ -15,9 +15,8 @@ override.
 
 from __future__ import annotations
 
-from django.conf import settings
-
 from ccsite import invalidation
+from ccsite.settings_cache import cached_settings
 
 CHANGE_NAME = "routing-settings"
 
@@ -25,7 +24,7 @@ _override = ""  # "" = no override: the setting applies
 
 
 def policy() -> str:
-    return _override or settings.CCSITE_ROUTING_POLICY
+    return _override or cached_settings.CCSITE_ROUTING_POLICY
 
 
 def override() -> str:

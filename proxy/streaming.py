@@ -11,9 +11,9 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
 
+from ccsite.settings_cache import cached_settings
 from proxy.outcomes import CLIENT_CLOSED_REQUEST, RequestOutcome, record_outcome
 from proxy.surfaces import json_response
 from proxy.translate.encoding import Encoder
@@ -77,7 +77,7 @@ async def _relay(stream: EventStream, encoder: Encoder, outcome: RequestOutcome)
             yield opening
             opening = b""
         # Otherwise the opening goes out with the first events: one write, not two.
-        async for batch in stream.batches(tick=settings.CCSITE_KEEPALIVE_SECONDS):
+        async for batch in stream.batches(tick=cached_settings.CCSITE_KEEPALIVE_SECONDS):
             if outcome.first_token_ms is None:
                 _note_first_token(outcome, batch)
             chunk = _feed_batch(encoder, batch) if batch else encoder.ping()

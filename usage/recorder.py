@@ -30,9 +30,9 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.conf import settings
 from django.db import DatabaseError, DataError, connection, models, transaction
 
+from ccsite.settings_cache import cached_settings
 from proxy import metrics, outcomes
 from proxy.outcomes import CLIENT_CLOSED_REQUEST, RequestOutcome
 from proxy.translate.events import Usage
@@ -233,7 +233,7 @@ class RequestLogWriter:
         self._submit(QueuedBody(request_id, time.time(), request_body, response_body))
 
     def _submit(self, item: QueuedOutcome | QueuedBody) -> None:
-        if len(self._queue) >= settings.CCSITE_REQUEST_LOG_QUEUE_MAX:
+        if len(self._queue) >= cached_settings.CCSITE_REQUEST_LOG_QUEUE_MAX:
             self._drop()
             return
         self._queue.append(item)
@@ -241,9 +241,9 @@ class RequestLogWriter:
             self._loop = asyncio.get_running_loop()  # where live-view messages are sent
         except RuntimeError:
             pass
-        if self._thread is None and settings.CCSITE_REQUEST_LOG_BACKGROUND:
+        if self._thread is None and cached_settings.CCSITE_REQUEST_LOG_BACKGROUND:
             self._start()
-        if len(self._queue) >= settings.CCSITE_REQUEST_LOG_BATCH:
+        if len(self._queue) >= cached_settings.CCSITE_REQUEST_LOG_BATCH:
             self._wake.set()
 
     def _drop(self) -> None:
@@ -271,7 +271,7 @@ class RequestLogWriter:
     def _run(self) -> None:
         backoff = 0.0
         while not self._stop.is_set():
-            self._wake.wait(backoff or settings.CCSITE_REQUEST_LOG_FLUSH_SECONDS)
+            self._wake.wait(backoff or cached_settings.CCSITE_REQUEST_LOG_FLUSH_SECONDS)
             self._wake.clear()
             backoff = 0.0 if self.flush() else min(max(backoff * 2, 0.1), _MAX_BACKOFF_SECONDS)
             metrics.LOG_QUEUE_DEPTH.set(len(self._queue))
@@ -284,7 +284,7 @@ class RequestLogWriter:
             while self._queue:
                 batch = [
                     self._queue.popleft()
-                    for _ in range(min(len(self._queue), settings.CCSITE_REQUEST_LOG_BATCH))
+                    for _ in range(min(len(self._queue), cached_settings.CCSITE_REQUEST_LOG_BATCH))
                 ]
                 try:
                     rows = self._write(batch)
@@ -337,7 +337,7 @@ class RequestLogWriter:
             for item in batch
             if isinstance(item, QueuedBody)
         ]
-        last_used = self._last_used.due(rows, settings.CCSITE_LAST_USED_SECONDS)
+        last_used = self._last_used.due(rows, cached_settings.CCSITE_LAST_USED_SECONDS)
         with transaction.atomic():
             if rows:
                 insert_rows(rows)
@@ -375,7 +375,7 @@ class RequestLogWriter:
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout)
-        if not settings.CCSITE_REQUEST_LOG_BACKGROUND:
+        if not cached_settings.CCSITE_REQUEST_LOG_BACKGROUND:
             return  # rows are written only when asked (tests)
         deadline = time.monotonic() + timeout
         while self._queue and not self.flush() and time.monotonic() < deadline:
@@ -395,7 +395,7 @@ def record(outcome: RequestOutcome) -> None:
 def install() -> None:
     """Subscribe to finished requests (from the app's ready(); idempotent)."""
     global _installed
-    if not _installed and settings.CCSITE_REQUEST_LOG:
+    if not _installed and cached_settings.CCSITE_REQUEST_LOG:
         outcomes.add_recorder(record)
         atexit.register(writer.shutdown)
         _installed = True

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-
+from ccsite.settings_cache import cached_settings
 from proxy.upstream.http1 import ConnectionPool
 from proxy.upstream.outbound import proxy_for
 
@@ -21,16 +20,16 @@ def upstream_pool() -> ConnectionPool:
     global _pool
     if _pool is None or _pool.closed:
         factory: Any = ConnectionPool
-        if settings.CC_UPSTREAM_CLIENT == "aiohttp":  # measured in make bench; see http1.py
+        if cached_settings.CC_UPSTREAM_CLIENT == "aiohttp":  # measured in make bench; see http1.py
             from proxy.upstream.aiohttp_pool import AiohttpPool
 
             factory = AiohttpPool
         _pool = factory(
-            settings.CC_UPSTREAM_BASE_URL,
-            connect_timeout=settings.CC_CONNECT_TIMEOUT,
-            max_connections=settings.CC_MAX_CONNECTIONS,
-            max_idle=settings.CC_MAX_KEEPALIVE_CONNECTIONS,
-            proxy=proxy_for(settings.CC_UPSTREAM_BASE_URL),
+            cached_settings.CC_UPSTREAM_BASE_URL,
+            connect_timeout=cached_settings.CC_CONNECT_TIMEOUT,
+            max_connections=cached_settings.CC_MAX_CONNECTIONS,
+            max_idle=cached_settings.CC_MAX_KEEPALIVE_CONNECTIONS,
+            proxy=proxy_for(cached_settings.CC_UPSTREAM_BASE_URL),
         )
     return _pool
 

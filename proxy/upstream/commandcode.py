@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from django.conf import settings
-
+from ccsite.settings_cache import cached_settings
 from proxy.translate.wire import UpstreamRequest
 from proxy.upstream.client import upstream_pool
 from proxy.upstream.credentials import Credential, CredentialChooser
@@ -24,13 +23,13 @@ __all__ = ["Credential", "CredentialChooser", "UpstreamStream", "open_stream", "
 
 def stream_limits() -> StreamLimits:
     return StreamLimits(
-        first_event=settings.CC_FIRST_EVENT_TIMEOUT,
-        idle=settings.CC_IDLE_TIMEOUT,
-        total=settings.CC_TOTAL_TIMEOUT,
-        max_retries=settings.CC_MAX_RETRIES,
-        retry_base_delay=settings.CC_RETRY_BASE_DELAY,
-        retry_max_delay=settings.CC_RETRY_MAX_DELAY,
-        max_line_bytes=settings.CC_MAX_LINE_BYTES,
+        first_event=cached_settings.CC_FIRST_EVENT_TIMEOUT,
+        idle=cached_settings.CC_IDLE_TIMEOUT,
+        total=cached_settings.CC_TOTAL_TIMEOUT,
+        max_retries=cached_settings.CC_MAX_RETRIES,
+        retry_base_delay=cached_settings.CC_RETRY_BASE_DELAY,
+        retry_max_delay=cached_settings.CC_RETRY_MAX_DELAY,
+        max_line_bytes=cached_settings.CC_MAX_LINE_BYTES,
     )
 
 
@@ -41,7 +40,7 @@ async def open_stream(request: UpstreamRequest, *, chooser: CredentialChooser) -
     stream = UpstreamStream(upstream_pool(), body, session_id, chooser, stream_limits())
     stream.start()
     try:
-        await stream.wait_opened(settings.CC_STATUS_PEEK_SECONDS)
+        await stream.wait_opened(cached_settings.CC_STATUS_PEEK_SECONDS)
     except BaseException:
         # Failed, or the client went away while we waited: nothing may keep running.
         await asyncio.shield(stream.aclose())

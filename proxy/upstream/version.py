@@ -13,7 +13,8 @@ import re
 import time
 
 import httpx
-from django.conf import settings
+
+from ccsite.settings_cache import cached_settings
 
 logger = logging.getLogger(__name__)
 
@@ -36,18 +37,18 @@ def registry_client() -> httpx.AsyncClient:
     one outbound proxy rule (proxy/upstream/outbound.py)."""
     from proxy.upstream.outbound import outbound_client_options
 
-    return httpx.AsyncClient(**outbound_client_options(settings.CC_NPM_REGISTRY_URL, timeout=10.0))
+    return httpx.AsyncClient(**outbound_client_options(cached_settings.CC_NPM_REGISTRY_URL, timeout=10.0))
 
 
 def cli_version() -> str:
-    if settings.CC_CLI_VERSION_AUTO and _cache.latest:
+    if cached_settings.CC_CLI_VERSION_AUTO and _cache.latest:
         return _cache.latest
-    return settings.CC_CLI_VERSION
+    return cached_settings.CC_CLI_VERSION
 
 
 def refresh_in_background() -> None:
     """Start a registry check if one is due; never blocks or fails the caller."""
-    if not settings.CC_CLI_VERSION_AUTO or time.monotonic() - _cache.checked_at < REFRESH_SECONDS:
+    if not cached_settings.CC_CLI_VERSION_AUTO or time.monotonic() - _cache.checked_at < REFRESH_SECONDS:
         return
     if _cache.task is not None and not _cache.task.done():
         return
@@ -56,7 +57,7 @@ def refresh_in_background() -> None:
 
 
 async def refresh_latest_version() -> None:
-    url = f"{settings.CC_NPM_REGISTRY_URL}/command-code/latest"
+    url = f"{cached_settings.CC_NPM_REGISTRY_URL}/command-code/latest"
     try:
         async with registry_client() as client:
             response = await client.get(url)

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from django.conf import settings
 
+from ccsite.settings_cache import cached_settings
 from proxy.translate.wire import UpstreamRequest
 from proxy.upstream.version import cli_version
 
@@ -48,8 +48,8 @@ def generate_headers(api_key: str, session_id: str) -> dict[str, str]:
         "User-Agent": "cli",
         "x-command-code-version": cli_version(),
         "x-cli-environment": "production",
-        "x-project-slug": settings.CC_PROJECT_SLUG,
-        "x-taste-learning": "true" if settings.CC_TASTE_LEARNING else "false",
+        "x-project-slug": cached_settings.CC_PROJECT_SLUG,
+        "x-taste-learning": "true" if cached_settings.CC_TASTE_LEARNING else "false",
         "x-session-id": session_id,
         "Authorization": f"Bearer {api_key}",
         "traceparent": traceparent(),
@@ -76,7 +76,7 @@ def _today() -> str:
 def _config() -> dict[str, Any]:
     """§5 config: the gateway has no working tree, so it describes an empty, non-git one."""
     return {
-        "workingDir": settings.CC_WORKING_DIR,
+        "workingDir": cached_settings.CC_WORKING_DIR,
         "date": _today(),
         "environment": "linux",
         "structure": [],
@@ -96,8 +96,8 @@ def envelope(request: UpstreamRequest, session_id: str) -> bytes:
             "memory": None,
             "taste": None,
             "skills": None,
-            "permissionMode": settings.CC_PERMISSION_MODE,
+            "permissionMode": cached_settings.CC_PERMISSION_MODE,
             "threadId": session_id,
-            "params": request.params(settings.CC_DEFAULT_MAX_TOKENS),
+            "params": request.params(cached_settings.CC_DEFAULT_MAX_TOKENS),
         }
     )

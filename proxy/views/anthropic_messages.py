@@ -9,10 +9,10 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Router
 
+from ccsite.settings_cache import cached_settings
 from proxy.auth import client_key_auth
 from proxy.generation import record_refusal, resolve_model, serve_translated
 from proxy.outcomes import ANTHROPIC_MESSAGES, COUNT_TOKENS, record_outcome
@@ -35,7 +35,7 @@ async def messages(request: HttpRequest) -> HttpResponse | StreamingHttpResponse
             body,
             request.headers,
             thinking_key=thinking_key(),
-            allow_remote_images=settings.CCSITE_IMAGE_FETCH,
+            allow_remote_images=cached_settings.CCSITE_IMAGE_FETCH,
         )
 
     def encoder(parsed: MessagesRequest, estimate: tuple[int, int]) -> MessagesEncoder:

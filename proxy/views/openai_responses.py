@@ -6,11 +6,11 @@ import secrets
 import time
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Router
 
 from accounts.keycache import KeyPrincipal
+from ccsite.settings_cache import cached_settings
 from proxy.auth import client_key_auth
 from proxy.generation import serve_translated
 from proxy.outcomes import RESPONSES
@@ -47,7 +47,7 @@ async def responses(request: HttpRequest) -> HttpResponse | StreamingHttpRespons
             request.headers,
             reasoning_key=reasoning_key(),
             previous=previous,
-            allow_remote_images=settings.CCSITE_IMAGE_FETCH,
+            allow_remote_images=cached_settings.CCSITE_IMAGE_FETCH,
         )
 
     def encoder(parsed: ResponsesRequest, estimate: tuple[int, int]) -> ResponsesEncoder:
