@@ -17,7 +17,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-from ccsite import runtime, shutdown, twisted_tuning  # noqa: E402
+from ccsite import daphne_tuning, runtime, shutdown, twisted_tuning  # noqa: E402
 from ccsite.edge import answer_head_probes  # noqa: E402
 from ccsite.lifespan import lifespan_app  # noqa: E402
 from usage.routing import websocket_urlpatterns  # noqa: E402
@@ -31,6 +31,7 @@ twisted_tuning.install(
     )
 )
 shutdown.install_under_daphne(settings.CCSITE_SHUTDOWN_GRACE_SECONDS)
+daphne_tuning.install()
 runtime.tune_gc()  # last: freeze everything imported and built above
 
 application = ProtocolTypeRouter(

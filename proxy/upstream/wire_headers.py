@@ -5,7 +5,7 @@ Everything here mirrors CLI 1.64.0 so the service cannot tell the gateway from i
 
 from __future__ import annotations
 
-import os
+import random
 import time
 import uuid
 from datetime import UTC, datetime
@@ -32,13 +32,27 @@ def thread_id(session_hint: str | None, scope: str = "") -> str:
     """
     if session_hint:
         return str(uuid.uuid5(SESSION_NAMESPACE, f"{scope}\x00{session_hint}" if scope else session_hint))
-    return str(uuid.uuid4())
+    return random_uuid4()
+
+
+# Per-request ids that must be unique, not unguessable (a thread id, a trace id): drawn from a
+# generator seeded from os.urandom once, not with a system call and a UUID object per request.
+_ids = random.Random()
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))  # the version nibble and the variant bits
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)  # version 4, RFC 4122 variant
+
+
+def random_uuid4() -> str:
+    """A random (version 4) UUID in its canonical 36-character form, as ``str(uuid.uuid4())``."""
+    digits = f"{_ids.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def traceparent() -> str:
-    """§3: W3C trace context, as the CLI sends with telemetry on."""
-    random = os.urandom(24).hex()
-    return f"00-{random[:32]}-{random[32:]}-01"
+    """§3: W3C trace context, as the CLI sends with telemetry on: a 16-byte trace id and an
+    8-byte parent id in hex."""
+    digits = f"{_ids.getrandbits(192):048x}"
+    return f"00-{digits[:32]}-{digits[32:]}-01"
 
 
 def generate_headers(api_key: str, session_id: str) -> dict[str, str]:
