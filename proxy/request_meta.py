@@ -8,12 +8,12 @@ Anthropic SDKs read), errors included.
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from django.http import HttpRequest
 
 from accounts.keycache import KeyPrincipal
+from proxy.ids import random_hex
 from proxy.outcomes import CLIENT_CLOSED_REQUEST, RequestOutcome, record_outcome
 from proxy.surfaces import surface_name_of
 from proxy.translate.session import session_hint
@@ -24,7 +24,7 @@ _MAX_SESSION_ID = 200
 
 
 def new_request_id() -> str:
-    return f"req_{secrets.token_hex(12)}"
+    return f"req_{random_hex(12)}"
 
 
 def request_id_of(request: HttpRequest | Any) -> str:

@@ -5,7 +5,6 @@ Everything here mirrors CLI 1.64.0 so the service cannot tell the gateway from i
 
 from __future__ import annotations
 
-import random
 import time
 import uuid
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ from typing import Any
 import orjson
 
 from ccsite.settings_cache import cached_settings
+from proxy.ids import random_hex, random_uuid4
 from proxy.translate.wire import UpstreamRequest
 from proxy.upstream.version import cli_version
 
@@ -35,23 +35,10 @@ def thread_id(session_hint: str | None, scope: str = "") -> str:
     return random_uuid4()
 
 
-# Per-request ids that must be unique, not unguessable (a thread id, a trace id): drawn from a
-# generator seeded from os.urandom once, not with a system call and a UUID object per request.
-_ids = random.Random()
-_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))  # the version nibble and the variant bits
-_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)  # version 4, RFC 4122 variant
-
-
-def random_uuid4() -> str:
-    """A random (version 4) UUID in its canonical 36-character form, as ``str(uuid.uuid4())``."""
-    digits = f"{_ids.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
-    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
-
-
 def traceparent() -> str:
     """§3: W3C trace context, as the CLI sends with telemetry on: a 16-byte trace id and an
     8-byte parent id in hex."""
-    digits = f"{_ids.getrandbits(192):048x}"
+    digits = random_hex(24)
     return f"00-{digits[:32]}-{digits[32:]}-01"
 
 

@@ -6,7 +6,6 @@ Routing is on the path alone (Claude Code calls ``/v1/messages?beta=true``); any
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -15,6 +14,7 @@ from ninja import Router
 from ccsite.settings_cache import cached_settings
 from proxy.auth import client_key_auth
 from proxy.generation import record_refusal, resolve_model, serve_translated
+from proxy.ids import random_hex
 from proxy.outcomes import ANTHROPIC_MESSAGES, COUNT_TOKENS, record_outcome
 from proxy.request_meta import start_outcome
 from proxy.requests import parse_and_translate
@@ -41,7 +41,7 @@ async def messages(request: HttpRequest) -> HttpResponse | StreamingHttpResponse
     def encoder(parsed: MessagesRequest, estimate: tuple[int, int]) -> MessagesEncoder:
         return MessagesEncoder(
             parsed,
-            message_id=f"msg_{secrets.token_hex(12)}",
+            message_id=f"msg_{random_hex(12)}",
             thinking_key=thinking_key(),
             input_estimate=estimate[0],
         )

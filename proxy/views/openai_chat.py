@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
 
@@ -12,6 +11,7 @@ from ninja import Router
 from ccsite.settings_cache import cached_settings
 from proxy.auth import client_key_auth
 from proxy.generation import serve_translated
+from proxy.ids import random_hex
 from proxy.outcomes import OPENAI_CHAT
 from proxy.translate.openai_in import ChatRequest, parse_chat_request
 from proxy.translate.openai_out import ChatEncoder
@@ -29,7 +29,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse | StreamingHttp
     def encoder(chat: ChatRequest, estimate: tuple[int, int]) -> ChatEncoder:
         return ChatEncoder(
             chat,
-            completion_id=f"chatcmpl-{secrets.token_hex(12)}",
+            completion_id=f"chatcmpl-{random_hex(12)}",
             created=int(time.time()),
             reasoning_content=cached_settings.CCSITE_REASONING_CONTENT,
             allow_empty_length=cached_settings.CCSITE_ALLOW_EMPTY_LENGTH,

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
-import operator
 import re
 import uuid
 
@@ -14,7 +12,7 @@ import pytest
 
 from proxy.translate.wire import UpstreamRequest
 from proxy.upstream import version
-from proxy.upstream.wire_headers import envelope, generate_headers, random_uuid4, thread_id
+from proxy.upstream.wire_headers import envelope, generate_headers, thread_id
 
 
 def test_headers_follow_the_cli_order_and_values(settings):
@@ -55,21 +53,6 @@ def test_thread_id_is_a_stable_uuid5_per_conversation_and_fresh_otherwise():
     fresh = {thread_id(None) for _ in range(3)}
     assert len(fresh) == 3
     assert all(uuid.UUID(value).version == 4 for value in fresh)
-
-
-def test_random_uuid4_is_a_canonical_version_4_uuid_like_the_standard_library():
-    drawn = [random_uuid4() for _ in range(5000)]
-    for text in drawn:
-        parsed = uuid.UUID(text)
-        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
-        assert str(parsed) == text  # lowercase, hyphenated, 36 characters
-    assert len(set(drawn)) == len(drawn)
-    # Only the six fixed bits never change: version 0100 (bits 79-76), variant 10 (bits 63-62).
-    values = [uuid.UUID(text).int for text in drawn]
-    always_one = functools.reduce(operator.and_, values)
-    always_zero = functools.reduce(operator.and_, [~value & (2**128 - 1) for value in values])
-    assert always_one == (1 << 78) | (1 << 63)
-    assert always_zero == (1 << 79) | (1 << 77) | (1 << 76) | (1 << 62)
 
 
 def test_envelope_has_the_cli_key_order_and_shapes(settings):

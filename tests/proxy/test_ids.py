@@ -1,0 +1,33 @@
+"""Per-request identifiers (proxy/ids.py): the shapes the standard library gives, all bits random."""
+
+from __future__ import annotations
+
+import functools
+import operator
+import re
+import uuid
+
+from proxy.ids import random_hex, random_uuid4
+
+
+def test_random_uuid4_is_a_canonical_version_4_uuid_like_the_standard_library():
+    drawn = [random_uuid4() for _ in range(5000)]
+    for text in drawn:
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+        assert str(parsed) == text  # lowercase, hyphenated, 36 characters
+    assert len(set(drawn)) == len(drawn)
+    # Only the six fixed bits never change: version 0100 (bits 79-76), variant 10 (bits 63-62).
+    values = [uuid.UUID(text).int for text in drawn]
+    always_one = functools.reduce(operator.and_, values)
+    always_zero = functools.reduce(operator.and_, [~value & (2**128 - 1) for value in values])
+    assert always_one == (1 << 78) | (1 << 63)
+    assert always_zero == (1 << 79) | (1 << 77) | (1 << 76) | (1 << 62)
+
+
+def test_random_hex_has_the_shape_of_secrets_token_hex():
+    drawn = [random_hex(12) for _ in range(2000)]
+    assert all(re.fullmatch(r"[0-9a-f]{24}", text) for text in drawn)
+    assert len(set(drawn)) == len(drawn)
+    assert any(text.startswith("0") for text in drawn)  # leading zero digits are kept
+    assert re.fullmatch(r"[0-9a-f]{48}", random_hex(24))
