@@ -17,7 +17,8 @@ import time
 from contextlib import aclosing
 from functools import lru_cache
 from inspect import iscoroutinefunction
-from typing import Any
+from io import BytesIO
+from typing import IO, Any
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import RequestAborted
@@ -69,7 +70,7 @@ class GatewayASGIHandler(ASGIHandler):
 
     async def _handle_api(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         try:
-            body_file = await self.read_body(receive)
+            body_file = await self._read_api_body(receive)
         except RequestAborted:
             return
         try:
@@ -86,6 +87,24 @@ class GatewayASGIHandler(ASGIHandler):
         finally:
             body_file.close()
         await self._check_connections()
+
+    async def _read_api_body(self, receive: Any) -> IO[bytes]:
+        """``read_body`` without its spooled temporary file when the body comes in one message,
+        as Daphne delivers every body it has received whole (nearly all API requests); longer
+        deliveries go through ``read_body``, which spills to disk past FILE_UPLOAD_MAX_MEMORY_SIZE."""
+        first = await receive()
+        if first["type"] == "http.request" and not first.get("more_body", False):
+            return BytesIO(first.get("body", b""))
+        delivered = False
+
+        async def replay_first() -> Any:
+            nonlocal delivered
+            if delivered:
+                return await receive()
+            delivered = True
+            return first
+
+        return await self.read_body(replay_first)
 
     async def _respond_unless_disconnected(self, request: Any, receive: Any, send: Any) -> Any:
         """Serve the request; if the client disconnects first, cancel the view (which closes the

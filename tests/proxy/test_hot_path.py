@@ -3,6 +3,8 @@ no database query per request."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 
 import pytest
@@ -49,3 +51,71 @@ async def test_a_restricted_keys_model_list_and_lookup_make_no_query(async_clien
     assert listed.status_code == 200 and refused.status_code == 403
     assert {entry["owned_by"] for entry in listed.json()["data"]} == {"deepseek"}  # ids and aliases
     assert len(queries) == 0, queries.sql
+
+
+async def _call_asgi(path: str, secret: str, body_parts: list[bytes]) -> tuple[int, bytes]:
+    """POST ``body_parts`` to the gateway's ASGI application, one ``http.request`` message each."""
+    from ccsite.asgi import application
+
+    messages = [
+        {"type": "http.request", "body": part, "more_body": index < len(body_parts) - 1}
+        for index, part in enumerate(body_parts)
+    ]
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        if messages:
+            return messages.pop(0)
+        await asyncio.sleep(3600)  # no disconnect: the response ends the call
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    length = str(sum(len(part) for part in body_parts)).encode()
+    headers = [
+        (b"host", b"testserver"),
+        (b"authorization", f"Bearer {secret}".encode()),
+        (b"content-type", b"application/json"),
+        (b"content-length", length),
+    ]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    await asyncio.wait_for(application(scope, receive, send), timeout=30)
+    return sent[0]["status"], b"".join(message.get("body", b"") for message in sent[1:])
+
+
+async def test_a_body_sent_in_several_asgi_messages_is_read_whole_like_one_sent_at_once():
+    _, secret = await sync_to_async(make_client_key)()
+    body = json.dumps({"model": "no-such-model-anywhere", "messages": [{"role": "user", "content": "hi"}]})
+    raw = body.encode()
+    at_once = await _call_asgi("/v1/chat/completions", secret, [raw])
+    in_parts = await _call_asgi("/v1/chat/completions", secret, [raw[:7], raw[7:20], raw[20:]])
+    assert at_once[0] == in_parts[0] == 404  # an answer about the model: the whole body was read
+    for _, content in (at_once, in_parts):
+        error = json.loads(content)["error"]
+        assert error["code"] == "model_not_found" and "no-such-model-anywhere" in error["message"]
+
+
+async def test_api_paths_resolve_once_per_path_and_unknown_ones_are_still_enveloped_404s():
+    from ccsite.handler import resolve_api_path
+
+    assert resolve_api_path("/v1/models/some-model") is resolve_api_path("/v1/models/some-model")
+    assert resolve_api_path("/v1/models/some-model").kwargs == {"model_id": "some-model"}
+    assert resolve_api_path("/v1/no/such/route").func.__name__ == "unknown_api_route"  # the /v1 catch-all
+    assert resolve_api_path("/nothing-routes-here") is None  # Django's own 404 answers it
+    _, secret = await sync_to_async(make_client_key)()
+    status, content = await _call_asgi("/v1/no/such/route", secret, [b"{}"])
+    assert status == 404 and "error" in json.loads(content)
