@@ -38,7 +38,9 @@ application = ProtocolTypeRouter(
     {
         # Admin assets are served here, before Django's middleware, so no sync static
         # middleware sits on the API path.
-        "http": shutdown.count_in_flight(answer_head_probes(ASGIStaticFilesHandler(django_asgi_app))),
+        "http": shutdown.count_in_flight(
+            answer_head_probes(ASGIStaticFilesHandler(django_asgi_app), api=django_asgi_app)
+        ),
         # The admin's live request view (staff only; usage/consumers.py).
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
         "lifespan": lifespan_app,
