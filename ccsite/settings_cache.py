@@ -10,7 +10,9 @@ changed setting is read afresh.
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -28,3 +30,12 @@ class CachedSettings:
 
 cached_settings = CachedSettings()
 setting_changed.connect(cached_settings.clear, weak=False)
+
+T = TypeVar("T")
+
+
+def from_settings(build: Callable[[], T]) -> Callable[[], T]:
+    """``build()`` (a value made of settings) made once and kept until a setting changes."""
+    kept = functools.cache(build)
+    setting_changed.connect(lambda **_signal: kept.cache_clear(), weak=False)
+    return kept

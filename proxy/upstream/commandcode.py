@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ccsite.settings_cache import cached_settings
+from ccsite.settings_cache import cached_settings, from_settings
 from proxy.translate.wire import UpstreamRequest
 from proxy.upstream.client import upstream_pool
 from proxy.upstream.credentials import Credential, CredentialChooser
@@ -21,6 +21,7 @@ from proxy.upstream.wire_headers import envelope, thread_id
 __all__ = ["Credential", "CredentialChooser", "UpstreamStream", "open_stream", "stream_limits"]
 
 
+@from_settings
 def stream_limits() -> StreamLimits:
     return StreamLimits(
         first_event=cached_settings.CC_FIRST_EVENT_TIMEOUT,
