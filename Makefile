@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-postgres cluster cluster-stop soak lint format migrate check-python demo bench e2e clean vendor-chartjs
+.PHONY: FORCE run test test-postgres cluster cluster-stop soak lint format migrate check-python demo bench e2e clean vendor-chartjs
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ccsite needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -26,8 +26,12 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(PY)
 	$(PY) -m pip install -q -r requirements-dev.txt
 	@touch $@ $(VENV)/.runtime-installed
 
-.env: | $(PY)
-	$(PY) -m ccsite.localenv .env
+# Runs every time: it only adds the secrets .env lacks, so an .env begun by hand (say, a
+# CC_UPSTREAM_BASE_URL line written before the first `make run`) still gets them.
+.env: FORCE | $(PY)
+	@$(PY) -m ccsite.localenv .env
+
+FORCE:
 
 migrate: $(VENV)/.runtime-installed .env
 	@mkdir -p var

@@ -55,3 +55,27 @@ def test_requirements_are_all_pinned():
 
 def test_ci_runs_make_test():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_adds_the_secrets_to_an_env_file_begun_by_hand(tmp_path):
+    """The README's simulator set-up writes CC_UPSTREAM_BASE_URL into .env before the first
+    `make run`: make must still add the secrets (it once skipped an existing .env)."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    env_file = tmp_path / ".env"
+    env_file.write_text("CC_UPSTREAM_BASE_URL=http://127.0.0.1:9100\n")
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-f", str(ROOT / "Makefile"), f"VENV={venv}", ".env"],
+        cwd=tmp_path,
+        env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = env_file.read_text().splitlines()
+    assert lines[0] == "CC_UPSTREAM_BASE_URL=http://127.0.0.1:9100"
+    names = {line.partition("=")[0] for line in lines[1:]}
+    assert names == {"SECRET_KEY", "CLIENT_KEY_PEPPER", "CREDENTIAL_ENCRYPTION_KEY"}
