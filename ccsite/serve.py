@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 APPLICATION = "ccsite.asgi:application"
+PROG = "python -m ccsite.serve"
 
 
 def daphne_argv(host: str, port: int, *, python: str = sys.executable) -> list[str]:
@@ -28,7 +29,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())  # before daphne.server makes its loop
     from daphne.cli import CommandLineInterface
 
-    CommandLineInterface().run(list(sys.argv[1:] if argv is None else argv))
+    cli = CommandLineInterface()
+    cli.parser.prog = PROG  # argparse would name this file ("serve.py") in usage and errors
+    cli.run(list(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

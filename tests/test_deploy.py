@@ -102,3 +102,17 @@ def test_nginx_drops_idle_gateway_connections_before_a_draining_gateway_closes_t
     for name in ("ccsite-upstream.conf", "ccsite-upstream-compose.conf"):
         seconds = re.search(r"keepalive_timeout (\d+)s;", (DEPLOY / "nginx" / name).read_text())
         assert seconds and int(seconds.group(1)) < IDLE_CONNECTION_SECONDS
+
+
+def test_every_deployed_gateway_runs_daphne_on_uvloop():
+    """The systemd unit, the Compose gateway and the image start the gateway as `make run` does."""
+    serve = ["python", "-m", "ccsite.serve", "-b"]
+    unit = (DEPLOY / "systemd" / "ccsite@.service").read_text()
+    (exec_start,) = re.findall(r"^ExecStart=(.*)$", unit, re.MULTILINE)
+    assert exec_start.split()[1:4] == serve[1:] and exec_start.split()[0].endswith("/bin/python")
+    assert exec_start.split()[-1] == "ccsite.asgi:application"
+    assert compose_file()["services"]["gateway"]["entrypoint"][:4] == serve
+    dockerfile = (DEPLOY.parent / "Dockerfile").read_text()
+    (cmd,) = re.findall(r"^CMD (\[.*\])$", dockerfile, re.MULTILINE)
+    assert json.loads(cmd)[:4] == serve
+    assert not re.search(r"\bdaphne -b", unit + dockerfile + (DEPLOY / "docker-compose.yml").read_text())
