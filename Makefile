@@ -7,6 +7,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# More of Daphne's arguments for `make run`, e.g. SERVE_ARGS="--access-log var/access.log".
+SERVE_ARGS ?=
 
 .PHONY: FORCE run test test-postgres cluster cluster-stop soak lint format migrate check-python demo bench e2e clean vendor-chartjs
 
@@ -45,7 +47,7 @@ run: migrate
 	@echo "  a client key: $(PY) manage.py create_client_key --user YOU --create-user"
 	@echo "  upstream:    $(PY) manage.py add_upstream_credential --label main --from-cli-auth"
 	@echo ""
-	$(PY) -m ccsite.serve -b $(HOST) -p $(PORT) ccsite.asgi:application
+	$(PY) -m ccsite.serve -b $(HOST) -p $(PORT) $(SERVE_ARGS) ccsite.asgi:application
 
 # The simulator and the gateway together, a demo user, key and credential, and a curl line to try.
 # Both bind loopback; Ctrl-C stops both. SIM_PORT picks the simulator's port (default 9100).

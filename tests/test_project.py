@@ -79,3 +79,21 @@ def test_make_adds_the_secrets_to_an_env_file_begun_by_hand(tmp_path):
     assert lines[0] == "CC_UPSTREAM_BASE_URL=http://127.0.0.1:9100"
     names = {line.partition("=")[0] for line in lines[1:]}
     assert names == {"SECRET_KEY", "CLIENT_KEY_PEPPER", "CREDENTIAL_ENCRYPTION_KEY"}
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_run_passes_serve_args_to_daphne(tmp_path):
+    result = subprocess.run(
+        ["make", "-n", "--no-print-directory", "-f", str(ROOT / "Makefile"), f"VENV={tmp_path}", "run"]
+        + ["HOST=127.0.0.1", "PORT=8123", "SERVE_ARGS=-v 0 --access-log var/access.log"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    serve = [line for line in result.stdout.splitlines() if "-m ccsite.serve" in line]
+    assert serve == [
+        f"{tmp_path}/bin/python -m ccsite.serve -b 127.0.0.1 -p 8123 -v 0 --access-log var/access.log "
+        "ccsite.asgi:application"
+    ]
