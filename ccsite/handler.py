@@ -64,6 +64,11 @@ class GatewayASGIHandler(ASGIHandler):
         if not invalidation.started:  # once per process: load the snapshots, start polling
             await invalidation.start()
         if scope["type"] == "http" and is_api_path(scope["path"]):
+            if scope.get("root_path"):
+                # The API is served at the root, and Daphne takes root_path from any client's
+                # Daphne-Root-Path header: with "/v1", /v1/admin/ would resolve as /admin/ on
+                # this route, past the session, CSRF and authentication middleware.
+                scope = {**scope, "root_path": ""}
             await self._handle_api(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
