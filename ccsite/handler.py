@@ -64,6 +64,11 @@ class GatewayASGIHandler(ASGIHandler):
         if not invalidation.started:  # once per process: load the snapshots, start polling
             await invalidation.start()
         if scope["type"] == "http" and is_api_path(scope["path"]):
+            if scope.get("root_path"):
+                # The API is served at the root, and Daphne takes root_path from any client's
+                # Daphne-Root-Path header: with "/v1", /v1/admin/ would resolve as /admin/ on
+                # this route, past the session, CSRF and authentication middleware.
+                scope = {**scope, "root_path": ""}
             await self._handle_api(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
@@ -89,9 +94,10 @@ class GatewayASGIHandler(ASGIHandler):
         await self._check_connections()
 
     async def _read_api_body(self, receive: Any) -> IO[bytes]:
-        """``read_body`` without its spooled temporary file when the body comes in one message,
-        as Daphne delivers every body it has received whole (nearly all API requests); longer
-        deliveries go through ``read_body``, which spills to disk past FILE_UPLOAD_MAX_MEMORY_SIZE."""
+        """``read_body`` without its spooled temporary file when the body comes in one message.
+        Daphne hands a received body over in messages of its request buffer (8 KiB, which its
+        command line does not change), so that is a body under 8 KiB; longer ones go through
+        ``read_body``, which spills to disk past FILE_UPLOAD_MAX_MEMORY_SIZE."""
         first = await receive()
         if first["type"] == "http.request" and not first.get("more_body", False):
             return BytesIO(first.get("body", b""))

@@ -9,9 +9,13 @@ that guard a release) keeps using ``secrets``.
 
 from __future__ import annotations
 
+import os
 import random
 
 _ids = random.Random()  # seeded from os.urandom
+# A forked child would otherwise repeat its parent's ids (the standard library reseeds only its
+# own module-level generator at fork).
+os.register_at_fork(after_in_child=_ids.seed)
 _UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))  # the version nibble and the variant bits
 _UUID4_SET = (0x4000 << 64) | (0x8000 << 48)  # version 4, RFC 4122 variant
 

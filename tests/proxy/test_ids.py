@@ -31,3 +31,23 @@ def test_random_hex_has_the_shape_of_secrets_token_hex():
     assert len(set(drawn)) == len(drawn)
     assert any(text.startswith("0") for text in drawn)  # leading zero digits are kept
     assert re.fullmatch(r"[0-9a-f]{48}", random_hex(24))
+
+
+def test_a_forked_process_draws_other_ids_than_its_parent():
+    # A server that forks its workers after import (a pre-forking process manager) must not
+    # hand every worker the same generator state: secrets and uuid4 never did, and the standard
+    # library reseeds only its own module-level generator at fork.
+    import os
+
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: report its next ids and leave at once
+        try:
+            os.write(write_end, f"{random_hex(12)} {random_uuid4()}".encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        child_ids = pipe.read().decode().split()
+    os.waitpid(child, 0)
+    assert child_ids and child_ids != [random_hex(12), random_uuid4()]
