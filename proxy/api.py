@@ -30,6 +30,7 @@ from proxy.translate.errors import (
 from proxy.upstream.errors import UpstreamError
 from proxy.views import anthropic_messages, me, openai_chat, openai_responses
 from proxy.views import models as models_views
+from proxy.views.fallback import unknown_api_route
 
 logger = logging.getLogger(__name__)
 
@@ -115,9 +116,15 @@ def _enveloped_405(view: View) -> View:
 
 
 def api_urls() -> tuple[list[Any], str, str]:
-    """``api.urls`` with every route's wrong-method answer in the surface's JSON envelope."""
+    """``api.urls`` with every route's wrong-method answer in the surface's JSON envelope, and
+    ``/v1/`` itself answered as an unknown route (django-ninja's root view raises an HTML 404;
+    its pattern stays, by name, for the OpenAPI schema's paths)."""
     patterns, app_name, namespace = api.urls
     for pattern in patterns:
-        if isinstance(pattern, URLPattern) and inspect.iscoroutinefunction(pattern.callback):
+        if not isinstance(pattern, URLPattern):
+            continue
+        if pattern.name == "api-root":
+            pattern.callback = unknown_api_route
+        elif inspect.iscoroutinefunction(pattern.callback):
             pattern.callback = _enveloped_405(pattern.callback)
     return patterns, app_name, namespace

@@ -81,10 +81,20 @@ async def test_models_answer_in_the_anthropic_shape_for_anthropic_clients(async_
     assert body["has_more"] is True and len(body["data"]) == 20 and body["data"][0]["type"] == "model"
 
 
-async def test_unknown_api_route_is_404_in_the_callers_envelope(async_client):
-    response = await async_client.post("/v1/nothing-here", data=b"{}", content_type="application/json")
+@pytest.mark.parametrize("path", ["/v1/nothing-here", "/v1/"])
+async def test_unknown_api_route_is_404_in_the_callers_envelope(async_client, path):
+    response = await async_client.post(path, data=b"{}", content_type="application/json")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "unknown_url"
+
+
+async def test_the_api_root_is_a_json_404_and_the_openapi_schema_still_has_its_paths(async_client):
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        root = await client.get("/v1/")
+    assert root.status_code == 404 and root.json()["error"]["code"] == "unknown_url"
+    schema = (await async_client.get("/v1/openapi.json")).json()
+    assert "/v1/chat/completions" in schema["paths"]
 
 
 async def test_auth_can_be_switched_off_for_benchmarks_only(async_client, settings):

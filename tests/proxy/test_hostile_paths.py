@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from ccsite.paths import is_api_path
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -62,3 +64,11 @@ async def test_a_client_chosen_root_path_does_not_reach_pages_past_their_middlew
 async def test_an_api_route_is_still_served_when_a_root_path_is_given():
     status, _, content = await _get("/health", root_path="/health")
     assert status == 200 and json.loads(content)["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("path", "api"),
+    [("/health", True), ("/v1/models", True), ("/healthz", False), ("/health/x", False), ("/v1", False)],
+)
+def test_only_the_api_paths_take_the_api_route(path, api):
+    assert is_api_path(path) is api
