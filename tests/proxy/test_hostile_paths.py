@@ -3,52 +3,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
 
 from ccsite.paths import is_api_path
+from tests.asgi_calls import call_asgi
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def _get(path: str, root_path: str) -> tuple[int, dict[bytes, bytes], bytes]:
-    """GET ``path`` from the gateway's ASGI application with ``root_path`` in the scope, as Daphne
-    builds it for a request carrying ``Daphne-Root-Path: <root_path>``."""
-    from ccsite.asgi import application
-
-    sent: list[dict] = []
-    delivered = False
-
-    async def receive() -> dict:
-        nonlocal delivered
-        if not delivered:
-            delivered = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await asyncio.sleep(3600)
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": root_path,
-        "headers": [(b"host", b"testserver"), (b"daphne-root-path", root_path.encode())],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
-    await asyncio.wait_for(application(scope, receive, send), timeout=30)
-    headers = {name.lower(): value for name, value in sent[0]["headers"]}
-    return sent[0]["status"], headers, b"".join(message.get("body", b"") for message in sent[1:])
+    """GET ``path`` with ``root_path`` in the scope, as Daphne builds it for a request carrying
+    ``Daphne-Root-Path: <root_path>``."""
+    header = (b"daphne-root-path", root_path.encode())
+    return await call_asgi("GET", path, headers=[header], root_path=root_path)
 
 
 @pytest.mark.parametrize("path", ["/v1/admin/", "/v1/login/", "/v1/keys/new"])

@@ -3,7 +3,6 @@ no database query per request."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 
@@ -11,6 +10,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
+from tests.asgi_calls import call_asgi
 from tests.factories import make_client_key
 from tests.queries import count_queries
 
@@ -55,46 +55,14 @@ async def test_a_restricted_keys_model_list_and_lookup_make_no_query(async_clien
 
 async def _call_asgi(path: str, secret: str, body_parts: list[bytes]) -> tuple[int, bytes]:
     """POST ``body_parts`` to the gateway's ASGI application, one ``http.request`` message each."""
-    from ccsite.asgi import application
-
-    messages = [
-        {"type": "http.request", "body": part, "more_body": index < len(body_parts) - 1}
-        for index, part in enumerate(body_parts)
-    ]
-    sent: list[dict] = []
-
-    async def receive() -> dict:
-        if messages:
-            return messages.pop(0)
-        await asyncio.sleep(3600)  # no disconnect: the response ends the call
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict) -> None:
-        sent.append(message)
-
     length = str(sum(len(part) for part in body_parts)).encode()
     headers = [
-        (b"host", b"testserver"),
         (b"authorization", f"Bearer {secret}".encode()),
         (b"content-type", b"application/json"),
         (b"content-length", length),
     ]
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
-    await asyncio.wait_for(application(scope, receive, send), timeout=30)
-    return sent[0]["status"], b"".join(message.get("body", b"") for message in sent[1:])
+    status, _, content = await call_asgi("POST", path, headers=headers, body_parts=body_parts)
+    return status, content
 
 
 async def test_a_body_sent_in_several_asgi_messages_is_read_whole_like_one_sent_at_once():
