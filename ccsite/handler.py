@@ -52,6 +52,14 @@ def _close_without_signal(response: HttpResponseBase) -> None:
     response.closed = True
 
 
+def with_content_length(response: HttpResponseBase) -> HttpResponseBase:
+    """What CommonMiddleware does on the other paths: a whole body gets its Content-Length, so
+    Twisted sends it as it is rather than in HTTP/1.1 chunks (two more writes per answer)."""
+    if not response.streaming and not response.has_header("Content-Length"):
+        response.headers["Content-Length"] = str(len(response.content))  # type: ignore[attr-defined]
+    return response
+
+
 class GatewayASGIHandler(ASGIHandler):
     def __init__(self) -> None:
         super().__init__()
@@ -83,7 +91,7 @@ class GatewayASGIHandler(ASGIHandler):
             request, error_response = self.create_request(scope, body_file)
             if request is None:
                 stamp_request_id(None, error_response, new_request_id())
-                await self.send_response(error_response, send)
+                await self.send_response(with_content_length(error_response), send)
                 _close_without_signal(error_response)
                 return
             response = await self._respond_unless_disconnected(request, receive, send)
@@ -152,7 +160,7 @@ class GatewayASGIHandler(ASGIHandler):
             if response.streaming and getattr(response, "is_async", False) and not response.cookies:
                 await self._send_stream(response, send)
             else:
-                await self.send_response(response, send)
+                await self.send_response(with_content_length(response), send)
         except asyncio.CancelledError:
             pass  # the client went away while the body was being sent
         return response

@@ -36,6 +36,8 @@
    per request for a line nobody reads. A factory without a log file of its own now writes
    none; Daphne's access log (``--access-log``, or stdout at its default verbosity) is untouched.
 
+7. A response's head is sent in one write with its first body bytes (``ccsite.response_head``).
+
 Each is installed only if Twisted still has what it replaces.
 """
 
@@ -45,6 +47,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
+
+from ccsite import response_head
 
 
 def content_type_of(line: bytes) -> bytes:
@@ -215,6 +219,7 @@ def install(limits: ServerLimits | None = None) -> bool:
 
     if not getattr(http.HTTPFactory, "_ccsite_quiet_log", False) and "_logFile" in vars(http.HTTPFactory):
         _install_quiet_factory_log(http)
+    response_head.install(http, http.Headers)
 
     if not callable(getattr(http, "_parseContentType", None)):
         return False

@@ -505,3 +505,15 @@ def test_django_logs_529_with_its_reason_phrase():
 
     assert json_response({}, status=529).reason_phrase == "Overloaded"
     assert json_response({}, status=502).reason_phrase == "Bad Gateway"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"), [("/v1/chat/completions", chat("hello")), ("/v1/messages", message("hello"))]
+)
+def test_a_whole_answer_carries_its_length_not_chunks(live, path, body):
+    answered = post(live, path, body)
+    refused = post(live, path, body, key="sk-not-a-key")
+    for response, status in ((answered, 200), (refused, 401)):
+        assert response.status_code == status
+        assert response.headers["content-length"] == str(len(response.content))
+        assert "transfer-encoding" not in response.headers
