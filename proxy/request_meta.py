@@ -1,8 +1,9 @@
 """Per-request facts every /v1 outcome carries: the request id, the client's user agent and
 session id, and the one place a ``RequestOutcome`` is started from a Django request.
 
-The request id is made once per request (``req_`` + 24 hex digits), recorded in the request
-log, and returned on every /v1 response as ``x-request-id`` and ``request-id`` (the header the
+The request id is made once per request (``req_`` + 24 hex digits: 11 of milliseconds since
+the epoch, so the request log's index on it grows at its end, then 13 random), recorded in the
+request log, and returned on every /v1 response as ``x-request-id`` and ``request-id`` (the header the
 Anthropic SDKs read), errors included.
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from accounts.keycache import KeyPrincipal
-from proxy.ids import random_hex
+from proxy.ids import time_ordered_hex
 from proxy.outcomes import CLIENT_CLOSED_REQUEST, RequestOutcome, record_outcome
 from proxy.surfaces import surface_name_of
 from proxy.translate.session import session_hint
@@ -24,7 +25,7 @@ _MAX_SESSION_ID = 200
 
 
 def new_request_id() -> str:
-    return f"req_{random_hex(12)}"
+    return f"req_{time_ordered_hex(12)}"
 
 
 def request_id_of(request: HttpRequest | Any) -> str:

@@ -1,4 +1,4 @@
-"""Per-request identifiers (proxy/ids.py): the shapes the standard library gives, all bits random."""
+"""Per-request identifiers (proxy/ids.py): the shapes the standard library gives, random or time-ordered."""
 
 from __future__ import annotations
 
@@ -51,3 +51,23 @@ def test_a_forked_process_draws_other_ids_than_its_parent():
         child_ids = pipe.read().decode().split()
     os.waitpid(child, 0)
     assert child_ids and child_ids != [random_hex(12), random_uuid4()]
+
+
+def test_time_ordered_hex_sorts_by_creation_time_and_stays_unique():
+    import time
+
+    from proxy.ids import time_ordered_hex
+    from proxy.request_meta import new_request_id
+
+    before = time.time_ns() // 1_000_000
+    drawn = [time_ordered_hex(12) for _ in range(5000)]
+    after = time.time_ns() // 1_000_000
+    assert all(re.fullmatch(r"[0-9a-f]{24}", text) for text in drawn)
+    assert len(set(drawn)) == len(drawn)
+    stamps = [int(text[:11], 16) for text in drawn]
+    assert stamps == sorted(stamps) and before <= stamps[0] and stamps[-1] <= after
+    time.sleep(0.002)
+    later = time_ordered_hex(12)
+    assert later > max(drawn)  # a later millisecond sorts after every earlier id
+    assert re.fullmatch(r"req_[0-9a-f]{24}", new_request_id())
+    assert new_request_id()[4:15] >= later[:11]  # request ids are the time-ordered kind
