@@ -153,6 +153,8 @@ class CredentialPool:
     """
 
     def __init__(self) -> None:
+        # Replaced on every change, never changed in place: routing keeps what it derives from
+        # a snapshot for as long as this list is the same object (_Routes).
         self._credentials: list[RoutableCredential] = []
         self._loaded_at = float("-inf")
         # Disabled by routing here, until the database shows it (the write is queued).
@@ -293,10 +295,87 @@ def _in_background(coroutine: object) -> asyncio.Task[None]:
     return task
 
 
+def _state_names(entries: list[RoutableCredential], model: str) -> list[str]:
+    """The shared-state names ``_screen`` reads, three per entry: cooldown, model block, probe."""
+    return [
+        name for entry in entries for name in (_cool(entry.id), _model(entry.id, model), _probe(entry.id))
+    ]
+
+
+# An order is kept per position only while a rotation is this short (weights are unbounded).
+_MAX_KEPT_ORDERS = 1024
+
+
+@dataclass(slots=True)
+class _ModelRoute:
+    """What every pick for a model reads of one credential snapshot and does not change until
+    the next: made once per snapshot and model instead of per request."""
+
+    snapshot: dict[int, RoutableCredential]  # every credential of the snapshot, by id
+    enabled: int
+    allowed: list[RoutableCredential]  # enabled and serving the model, in the snapshot's order
+    names: list[str]  # _state_names(allowed)
+    by_id: dict[int, RoutableCredential]  # allowed, by id
+    candidates: list[routing_policies.Candidate]  # allowed, nothing in flight
+    # The policy's order of ``allowed`` when all of them are ready, per (policy, position %
+    # period): what routing_policies.order gives for those, kept (never changed by callers).
+    orders: dict[tuple[str, int], list[RoutableCredential]] = field(default_factory=dict)
+    periods: dict[str, int | None] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls, snapshot: dict[int, RoutableCredential], entries: list[RoutableCredential], model: str
+    ) -> _ModelRoute:
+        enabled = [entry for entry in entries if entry.enabled]
+        allowed = [entry for entry in enabled if entry.serves(model)]
+        return cls(
+            snapshot,
+            len(enabled),
+            allowed,
+            _state_names(allowed, model),
+            {entry.id: entry for entry in allowed},
+            [_candidate(entry, 0) for entry in allowed],
+        )
+
+    def period(self, policy: str) -> int | None:
+        if policy not in self.periods:
+            self.periods[policy] = routing_policies.period(policy, self.candidates)
+        return self.periods[policy]
+
+
+class _Routes:
+    """The ``_ModelRoute`` of each model for the latest snapshot. The pool replaces its list on
+    every change (never changes it in place), so the list's identity tells a new snapshot."""
+
+    MAX_MODELS = 256  # a bound, not a tuning: models come from requests
+
+    def __init__(self) -> None:
+        # (the snapshot's list, its credentials by id, its routes by model), replaced as one:
+        # a thread never files one snapshot's route under another's list.
+        self._latest: tuple[list[RoutableCredential], dict[int, RoutableCredential], dict[str, _ModelRoute]]
+        self._latest = ([], {}, {})
+
+    def get(self, entries: list[RoutableCredential], model: str) -> _ModelRoute:
+        latest = self._latest
+        if latest[0] is not entries:
+            latest = self._latest = (entries, {entry.id: entry for entry in entries}, {})
+        _, snapshot, by_model = latest
+        route = by_model.get(model)
+        if route is None:
+            if len(by_model) >= self.MAX_MODELS:
+                by_model.clear()
+            route = by_model[model] = _ModelRoute.of(snapshot, entries, model)
+        return route
+
+
+_routes = _Routes()
+
+
 @dataclass(slots=True)
 class _Screened:
     """Candidates for one pick, and why the others were left out."""
 
+    route: _ModelRoute
     ready: list[RoutableCredential] = field(default_factory=list)
     half_open: set[int] = field(default_factory=set)
     # Cooling after a transient failure only (a plain 429, 5xx, timeout, network error): the
@@ -306,18 +385,20 @@ class _Screened:
     enabled: int = 0
     allowed: int = 0
     cooling_until: float | None = None
+    # Every key the route allows is ready (none excluded, blocked or cooling): the route's
+    # kept orders apply.
+    all_ready: bool = False
 
 
 async def _screen(
     state: SharedState, entries: list[RoutableCredential], model: str, exclude: set[int]
 ) -> _Screened:
-    screened = _Screened(configured=len(entries))
-    enabled = [entry for entry in entries if entry.enabled]
-    screened.enabled = len(enabled)
-    allowed = [entry for entry in enabled if entry.serves(model) and entry.id not in exclude]
-    names = [
-        name for entry in allowed for name in (_cool(entry.id), _model(entry.id, model), _probe(entry.id))
-    ]
+    route = _routes.get(entries, model)
+    screened = _Screened(route, configured=len(entries), enabled=route.enabled)
+    allowed, names = route.allowed, route.names
+    if exclude:
+        allowed = [entry for entry in allowed if entry.id not in exclude]
+        names = _state_names(allowed, model)
     values = await state.get_many_until(names)
     now = time.time()
     soft: list[tuple[float, RoutableCredential]] = []
@@ -341,6 +422,7 @@ async def _screen(
             screened.half_open.add(entry.id)
         screened.ready.append(entry)
     screened.soft_cooling = [entry for _, entry in sorted(soft, key=lambda pair: pair[0])]
+    screened.all_ready = len(screened.ready) == len(route.allowed)
     return screened
 
 
@@ -377,6 +459,32 @@ def _no_eligible_error(screened: _Screened, model: str, busy: bool) -> ClientErr
     )
 
 
+def _ordered(
+    by_id: dict[int, RoutableCredential],
+    policy: str,
+    candidates: list[routing_policies.Candidate],
+    position: int,
+) -> list[RoutableCredential]:
+    ordering = routing_policies.order(policy, candidates, position=position, now=time.time())
+    return [by_id[candidate.id] for candidate in ordering]
+
+
+def _kept_order(
+    route: _ModelRoute, policy: str, candidates: list[routing_policies.Candidate], position: int
+) -> list[RoutableCredential]:
+    """The policy's order of all the route's keys (``candidates``), made once per position in
+    its period (a round-robin rotation: the same few orders over and over) when the position is
+    all it depends on; made for this request otherwise (in-flight counts, the time)."""
+    period = route.period(policy)
+    if period is None or period > _MAX_KEPT_ORDERS:
+        return _ordered(route.by_id, policy, candidates, position)
+    key = (policy, position % period)
+    ordered = route.orders.get(key)
+    if ordered is None:
+        ordered = route.orders[key] = _ordered(route.by_id, policy, route.candidates, position)
+    return ordered
+
+
 class RoutingChooser:
     """One request's routing: the first pick, failovers, reports, and its concurrency slot.
 
@@ -405,9 +513,9 @@ class RoutingChooser:
 
     async def pick(self, exclude: set[int]) -> RoutableCredential | None:
         entries = await pool.all()
-        self._entries = {entry.id: entry for entry in entries}
         screened = await _screen(self.state, entries, self.model, exclude)
-        ordered = await self._order(screened.ready)
+        self._entries = screened.route.snapshot
+        ordered = await self._order(screened, screened.route)
         busy = False
         in_trial: list[RoutableCredential] = []
         for entry in ordered:
@@ -432,21 +540,26 @@ class RoutingChooser:
         self.last_error = _no_eligible_error(screened, self.model, busy)
         return None
 
-    async def _order(self, ready: list[RoutableCredential]) -> list[RoutableCredential]:
+    async def _order(self, screened: _Screened, route: _ModelRoute) -> list[RoutableCredential]:
+        """The ready keys best first (the result is not to be changed: it may be kept)."""
+        ready = screened.ready
         if not ready:
             return []
         policy = routing_settings.policy()  # the admin's override, else the setting
-        candidates = [_candidate(entry, 0) for entry in ready]
+        if screened.all_ready:
+            candidates, by_id = route.candidates, route.by_id
+        else:
+            candidates = [_candidate(entry, 0) for entry in ready]
+            by_id = {entry.id: entry for entry in ready}
         needs_flight = routing_policies.effective_policy(policy, candidates)
         if needs_flight == "least_in_flight":
             in_flight = [await self.state.slots_in_use(_slots(entry.id)) for entry in ready]
             candidates = [_candidate(entry, flight) for entry, flight in zip(ready, in_flight, strict=True)]
         position = await self.state.next_index("route:rr") if needs_flight == "round_robin" else 0
-        by_id = {entry.id: entry for entry in ready}
-        ordered = [
-            by_id[c.id]
-            for c in routing_policies.order(policy, candidates, position=position, now=time.time())
-        ]
+        if screened.all_ready:
+            ordered = _kept_order(route, needs_flight, candidates, position)
+        else:
+            ordered = _ordered(by_id, needs_flight, candidates, position)
         if self.session:
             pinned = await self.state.get_until(_affinity(self.session))
             if pinned is not None and pinned.reason.isdigit() and int(pinned.reason) in by_id:

@@ -39,10 +39,14 @@ class Candidate:
     period_end: float | None = None  # epoch seconds the billing period renews, when known
 
 
-def round_robin(candidates: list[Candidate], position: int, now: float) -> list[Candidate]:
+def _turns(candidates: list[Candidate]) -> list[Candidate]:
+    """One rotation: each key ``weight`` times (all once when every weight is 0)."""
     turns = [candidate for candidate in candidates for _ in range(max(candidate.weight, 0))]
-    if not turns:
-        turns = list(candidates)
+    return turns or list(candidates)
+
+
+def round_robin(candidates: list[Candidate], position: int, now: float) -> list[Candidate]:
+    turns = _turns(candidates)
     start = position % len(turns)
     ordered: list[Candidate] = []
     seen: set[int] = set()  # by id: comparing dataclasses field by field is the slow way
@@ -98,6 +102,19 @@ def effective_policy(name: str, candidates: list[Candidate]) -> str:
         return name
     has_billing = any(c.credits_remaining is not None for c in candidates)
     return "daily_burn" if has_billing else "round_robin"
+
+
+def period(name: str, candidates: list[Candidate]) -> int | None:
+    """After how many positions ``order(name, candidates, position=...)`` repeats, when the
+    position is all it depends on (not the time, not the in-flight counts): the order for
+    ``position`` is then the one for ``position % period``, and a caller may keep it. None for
+    the policies that depend on more."""
+    name = effective_policy(name, candidates)
+    if name == "round_robin":
+        return len(_turns(candidates)) or None
+    if name in ("drain_first", "balance_priority"):
+        return 1
+    return None
 
 
 def order(name: str, candidates: list[Candidate], *, position: int = 0, now: float = 0.0) -> list[Candidate]:

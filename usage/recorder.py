@@ -22,15 +22,18 @@ import asyncio
 import atexit
 import logging
 import math
+import operator
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db import DatabaseError, DataError, connection, models, transaction
+from django.db.backends.base.operations import BaseDatabaseOperations
 
 from ccsite.settings_cache import cached_settings
 from proxy import metrics, outcomes
@@ -85,43 +88,39 @@ def build_row(item: QueuedOutcome) -> Row:
     http_status = outcome.http_status
     if not http_status and outcome.status == "cancelled":
         http_status = CLIENT_CLOSED_REQUEST
-    created_at = datetime.fromtimestamp(item.finished_at, tz=UTC)
     model = outcome.upstream_model[:200]
-    row = dict(
-        created_at=created_at,
-        hour=int(item.finished_at // 3600),
-        request_id=outcome.request_id,
-        user_id=(principal.user_id or None) if principal else None,
-        client_key_id=(principal.key_id or None) if principal else None,
-        credential_id=outcome.credential_id,
-        surface=outcome.surface,
-        client_model=outcome.client_model[:200],
-        model=model,
-        stream=outcome.streaming,
-        outcome=outcome.status,
-        http_status=http_status,
-        error_code=outcome.error_kind[:64],
-        error_message=outcome.error_message[:300],
-        first_token_ms=outcome.first_token_ms,
-        duration_ms=item.duration_ms,
-        ttft_bucket=None if outcome.first_token_ms is None else fine_bucket(outcome.first_token_ms),
-        duration_bucket=fine_bucket(item.duration_ms),
-        failovers=outcome.failovers,
-        input_tokens=usage.input_tokens,
-        uncached_input_tokens=usage.uncached_input_tokens,
-        cache_read_tokens=usage.cache_read_tokens,
-        cache_write_tokens=usage.cache_write_tokens,
-        output_tokens=usage.output_tokens,
-        reasoning_tokens=usage.reasoning_tokens,
-        tokens_estimated=estimated,
-        user_agent=outcome.user_agent[:300],
-        session_id=outcome.session_id[:200],
-        cost_usd=_cost(usage, model),
-    )
-    for name, value in row.items():
-        if type(value) is str:
-            row[name] = storable(value)
-    return row
+    # One dict display, ``storable`` on the text columns only: this runs for every row stored.
+    return {
+        "created_at": datetime.fromtimestamp(item.finished_at, tz=UTC),
+        "hour": int(item.finished_at // 3600),
+        "request_id": storable(outcome.request_id),
+        "user_id": (principal.user_id or None) if principal else None,
+        "client_key_id": (principal.key_id or None) if principal else None,
+        "credential_id": outcome.credential_id,
+        "surface": storable(outcome.surface),
+        "client_model": storable(outcome.client_model[:200]),
+        "model": storable(model),
+        "stream": outcome.streaming,
+        "outcome": storable(outcome.status),
+        "http_status": http_status,
+        "error_code": storable(outcome.error_kind[:64]),
+        "error_message": storable(outcome.error_message[:300]),
+        "first_token_ms": outcome.first_token_ms,
+        "duration_ms": item.duration_ms,
+        "ttft_bucket": None if outcome.first_token_ms is None else fine_bucket(outcome.first_token_ms),
+        "duration_bucket": fine_bucket(item.duration_ms),
+        "failovers": outcome.failovers,
+        "input_tokens": usage.input_tokens,
+        "uncached_input_tokens": usage.uncached_input_tokens,
+        "cache_read_tokens": usage.cache_read_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
+        "output_tokens": usage.output_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+        "tokens_estimated": estimated,
+        "user_agent": storable(outcome.user_agent[:300]),
+        "session_id": storable(outcome.session_id[:200]),
+        "cost_usd": _cost(usage, model),  # priced by the name as sent upstream
+    }
 
 
 def storable(text: str) -> str:
@@ -138,42 +137,90 @@ def _cost(usage: Usage, model: str) -> Decimal | None:
     return None if cost is None else cost.quantize(_COST_QUANTUM, rounding=ROUND_HALF_UP)
 
 
-def _adapter(field: models.Field) -> Any:
+Adapter = Callable[[Any], Any]
+
+
+def _adapt_datetime(value: datetime) -> Any:
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _adapt_utc_datetime(value: datetime) -> Any:
+    """SQLite on a UTC connection: a UTC value's naive text, as Django's adapter gives it
+    (``make_naive`` to UTC, then ``str``) without its checks; other values go through it."""
+    if value.tzinfo is UTC:
+        return str(value.replace(tzinfo=None))
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _datetime_adapter() -> Adapter | None:
+    """Django's datetime adapter for this database, or an identical cheaper one: none on
+    PostgreSQL, whose adapter returns the value unchanged."""
+    if connection.vendor == "postgresql":
+        return None
+    if connection.vendor == "sqlite" and connection.timezone is UTC:  # None unless USE_TZ
+        return _adapt_utc_datetime
+    return _adapt_datetime
+
+
+def _adapter(field: models.Field) -> Adapter | None:
     if isinstance(field, models.DateTimeField):
-        return connection.ops.adapt_datetimefield_value
+        return _datetime_adapter()
     if isinstance(field, models.DecimalField):
+        if type(connection.ops).adapt_decimalfield_value is BaseDatabaseOperations.adapt_decimalfield_value:
+            return None  # Django's default returns the value unchanged (SQLite, PostgreSQL)
         digits, places = field.max_digits, field.decimal_places
         return lambda value: connection.ops.adapt_decimalfield_value(value, digits, places)
     return None
 
 
-_insert_statements: dict[tuple[str, str], tuple[str, list[models.Field]]] = {}
+@dataclass(frozen=True, slots=True)
+class InsertPlan:
+    """The INSERT statement, a getter of a row's values in column order, and the columns whose
+    values Django adapts for this database (position, adapter)."""
+
+    sql: str
+    values: Callable[[Row], tuple[Any, ...]]
+    adapted: tuple[tuple[int, Adapter], ...]
+
+    def params(self, row: Row) -> tuple[Any, ...]:
+        values = self.values(row)
+        if not self.adapted:
+            return values
+        adapted = list(values)
+        for index, adapt in self.adapted:
+            if adapted[index] is not None:
+                adapted[index] = adapt(adapted[index])
+        return tuple(adapted)
 
 
-def _insert_statement() -> tuple[str, list[models.Field]]:
-    """The INSERT statement and its columns' fields, made once per database, not per batch."""
-    key = (connection.alias, connection.vendor)
-    statement = _insert_statements.get(key)
-    if statement is None:
+_insert_plans: dict[tuple[str, str, Any], InsertPlan] = {}
+
+
+def _insert_plan() -> InsertPlan:
+    """The INSERT plan, made once per database (and time zone), not per batch or row."""
+    key = (connection.alias, connection.vendor, connection.timezone)
+    plan = _insert_plans.get(key)
+    if plan is None:
         fields = [field for field in RequestLog._meta.concrete_fields if not field.primary_key]
         quote = connection.ops.quote_name
         columns = ", ".join(quote(field.column) for field in fields)
         placeholders = ", ".join(["%s"] * len(fields))
         sql = f"INSERT INTO {quote(RequestLog._meta.db_table)} ({columns}) VALUES ({placeholders})"
-        statement = _insert_statements[key] = (sql, fields)
-    return statement
+        adapters = ((index, _adapter(field)) for index, field in enumerate(fields))
+        plan = _insert_plans[key] = InsertPlan(
+            sql,
+            operator.itemgetter(*(field.attname for field in fields)),
+            tuple((index, adapt) for index, adapt in adapters if adapt is not None),
+        )
+    return plan
 
 
 def insert_rows(rows: list[Row]) -> None:
     """One INSERT executed for every row, values adapted as Django would for this database."""
-    sql, fields = _insert_statement()
-    plan = [(field.attname, _adapter(field)) for field in fields]
-    params = [
-        tuple(adapt(row[name]) if adapt and row[name] is not None else row[name] for name, adapt in plan)
-        for row in rows
-    ]
+    plan = _insert_plan()
+    params = [plan.params(row) for row in rows]
     with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+        cursor.executemany(plan.sql, params)
 
 
 class LastUsed:

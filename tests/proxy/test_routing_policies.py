@@ -8,7 +8,7 @@ import pytest
 
 from ccsite.sharedstate import MemoryState
 from proxy import routing
-from proxy.routing_policies import Candidate, daily_need, order
+from proxy.routing_policies import Candidate, daily_need, order, period
 from proxy.upstream.credentials import Credential
 
 DAY = 86400.0
@@ -101,3 +101,14 @@ async def test_no_eligible_key_says_why(entries, status, code):
     if status == 429:
         assert 100 < error.retry_after <= 120
         assert "cooling down until" in error.message
+
+
+def test_an_order_repeats_after_its_period_when_the_position_is_all_it_depends_on():
+    keys = [Candidate(1, "a", weight=3), Candidate(2, "b", weight=1), Candidate(3, "c", weight=0)]
+    assert period("round_robin", keys) == 4
+    for p in range(12):
+        assert order("round_robin", keys, position=p) == order("round_robin", keys, position=p % 4)
+    assert period("round_robin", [Candidate(1, "a", weight=0)]) == 1
+    assert period("drain_first", keys) == period("balance_priority", keys) == 1
+    assert period("least_in_flight", keys) is None
+    assert period("daily_burn", keys) is None and period("auto", [A, B, C]) is None
