@@ -68,7 +68,7 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 __all__ = [
     "HeldSlots",
@@ -86,8 +86,10 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class WindowCount:
+class WindowCount(NamedTuple):
+    """A counter's state after a ``hit`` (a named tuple: made on every limit check, and a
+    frozen dataclass costs several times more to build)."""
+
     allowed: bool
     total: int
     reset_at: float  # epoch seconds when the current window ends
