@@ -61,6 +61,14 @@ def _note_first_token(outcome: RequestOutcome, batch: list[UpstreamEvent]) -> No
             return
 
 
+def _through_first_token(batch: list[UpstreamEvent]) -> int:
+    """How many of the batch's events lead up to and include its first visible one (0: none)."""
+    for index, event in enumerate(batch):
+        if isinstance(event, VISIBLE_EVENTS):
+            return index + 1
+    return 0
+
+
 def _feed_batch(encoder: Encoder, batch: list[UpstreamEvent]) -> bytes:
     """Translate every event that arrived together; they go downstream as one body message."""
     if len(batch) == 1:
@@ -78,8 +86,18 @@ async def _relay(stream: EventStream, encoder: Encoder, outcome: RequestOutcome)
             opening = b""
         # Otherwise the opening goes out with the first events: one write, not two.
         async for batch in stream.batches(tick=cached_settings.CCSITE_KEEPALIVE_SECONDS):
-            if outcome.first_token_ms is None:
-                _note_first_token(outcome, batch)
+            if outcome.first_token_ms is None and (leading := _through_first_token(batch)):
+                # The first token goes out before the rest of its batch is translated (a fast
+                # upstream delivers dozens of deltas at once): one more write per stream, and
+                # the client's time to first token no longer waits for the whole batch.
+                outcome.mark_first_token()
+                first, batch = _feed_batch(encoder, batch[:leading]), batch[leading:]
+                yield opening + first
+                opening = b""
+                if encoder.done:
+                    break
+                if not batch:
+                    continue
             chunk = _feed_batch(encoder, batch) if batch else encoder.ping()
             if opening:
                 chunk, opening = opening + chunk, b""

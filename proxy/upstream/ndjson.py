@@ -10,6 +10,7 @@ and a cap turns a runaway line into a clear error instead of unbounded memory.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -47,10 +48,12 @@ class NdjsonDecoder:
         self._max = max_line_bytes
         self._partial = bytearray()
 
-    def feed(self, chunk: bytes) -> list[Any]:
+    def feed(self, chunk: bytes) -> Iterator[Any]:
+        """The objects of the lines ``chunk`` completes, each parsed as it is taken: a reader
+        can act on the first before the rest are parsed. Raises LineTooLong at once."""
         if b"\n" not in chunk:
             self._keep(chunk)
-            return []
+            return iter(())
         lines = chunk.split(b"\n")
         if self._partial:
             self._partial += lines[0]
@@ -60,7 +63,7 @@ class NdjsonDecoder:
         if max(map(len, lines)) > self._max:
             raise LineTooLong(self._max)
         self._keep(tail)
-        return [obj for obj in map(_decode_line, lines) if obj is not None]
+        return (obj for obj in map(_decode_line, lines) if obj is not None)
 
     def close(self) -> list[Any]:
         """The last line, if the stream ended without a newline after it."""

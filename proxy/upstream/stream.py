@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -362,7 +362,7 @@ class UpstreamStream:
                 self._alarm.cancel()
             self._alarm, self._alarm_task = None, None
 
-    async def _push(self, objects: list[Any], *, waiting: bool) -> UpstreamFailure | None:
+    async def _push(self, objects: Iterable[Any], *, waiting: bool) -> UpstreamFailure | None:
         """Queue the events of one chunk; an in-band error ends the attempt (§9.3)."""
         queued = False
         for obj in objects:
@@ -372,6 +372,16 @@ class UpstreamStream:
             if isinstance(event, ErrorEvent):
                 return event.failure
             if isinstance(event, VISIBLE_EVENTS):
+                if not self.visible:
+                    # The first visible output: hand it over and let the response side send it
+                    # before the rest of the chunk (dozens of deltas from a fast upstream) is
+                    # parsed, so the client's first token does not wait for them.
+                    self.visible = True
+                    self._decided.set()
+                    self._events.append(event)
+                    self._wakeup.set()
+                    await asyncio.sleep(0)
+                    continue
                 self.visible = True
                 self._decided.set()
             elif isinstance(event, Finish):

@@ -166,3 +166,14 @@ async def test_a_failed_reply_keeps_no_estimate(recorded):
     stream = FakeStream([[TextDelta("hi")]], fail=True)
     [chunk async for chunk in _relay(stream, estimating_encoder(True), outcome())]
     assert [(o.usage, o.usage_estimated) for o in recorded] == [(None, False)]
+
+
+async def test_the_first_token_goes_out_before_the_rest_of_its_batch(recorded):
+    stream = FakeStream([[TextDelta("a"), TextDelta("b"), TextDelta("c")], [Finish("stop", "stop", USAGE)]])
+    stream.ready = True
+    relayed = outcome()
+    chunks = [chunk async for chunk in _relay(stream, encoder(True), relayed)]
+    assert b'"role":"assistant"' in chunks[0] and b'"content":"a"' in chunks[0]
+    assert b'"content":"b"' not in chunks[0]  # written before "b" and "c" were translated
+    assert b'"content":"b"' in chunks[1] and b'"content":"c"' in chunks[1]
+    assert relayed.first_token_ms is not None and relayed.status == "ok"

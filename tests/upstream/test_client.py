@@ -338,3 +338,16 @@ async def test_no_credential_gives_up_cleanly(upstream):
 
 async def test_credential_repr_never_shows_the_key(upstream):
     assert upstream.key not in repr(Credential(id=1, label="main", api_key=upstream.key))
+
+
+async def test_the_first_visible_event_is_handed_over_before_the_rest_of_its_chunk(upstream):
+    # The simulator writes a whole short reply at once: the reader still hands the first
+    # visible event to the response side before it parses the deltas that came with it.
+    stream = await open_stream(request_for(), chooser=upstream.chooser())
+    try:
+        batches = [batch async for batch in stream.batches(5.0)]
+    finally:
+        await stream.aclose()
+    first = next(index for index, batch in enumerate(batches) if any(isinstance(e, TextDelta) for e in batch))
+    assert isinstance(batches[first][-1], TextDelta)  # the batch ends at the first token
+    assert text_of([event for batch in batches for event in batch]) == expected_text()
