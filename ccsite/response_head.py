@@ -82,11 +82,15 @@ def install(http: Any, headers_class: Any) -> bool:
             if head is not None and channel.transport is not None:  # no body followed it
                 write(channel, head)
 
-    channel_class._ccsite_holds_head = False
-    channel_class._ccsite_head = None
-    channel_class.writeHeaders = writeHeaders
-    channel_class.write = channel_write
-    channel_class.writeSequence = channel_write_sequence
-    request_class.write = request_write_joined
-    channel_class._ccsite_joins_head = True
+    replacements = {
+        (channel_class, "_ccsite_holds_head"): False,
+        (channel_class, "_ccsite_head"): None,
+        (channel_class, "writeHeaders"): writeHeaders,
+        (channel_class, "write"): channel_write,
+        (channel_class, "writeSequence"): channel_write_sequence,
+        (request_class, "write"): request_write_joined,
+        (channel_class, "_ccsite_joins_head"): True,  # last: marks the set complete
+    }
+    for (owner, name), value in replacements.items():
+        setattr(owner, name, value)
     return True
