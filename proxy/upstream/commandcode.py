@@ -38,7 +38,9 @@ async def open_stream(request: UpstreamRequest, *, chooser: CredentialChooser) -
     refresh_in_background()
     session_id = thread_id(request.session_hint, request.session_scope)
     body = envelope(request, session_id)
-    stream = UpstreamStream(upstream_pool(), body, session_id, chooser, stream_limits())
+    stream = UpstreamStream(
+        upstream_pool(), body, session_id, chooser, stream_limits(), hand_over_first_token=request.stream
+    )
     stream.start()
     try:
         await stream.wait_opened(cached_settings.CC_STATUS_PEEK_SECONDS)

@@ -97,8 +97,13 @@ class UpstreamStream:
         session_id: str,
         chooser: CredentialChooser,
         limits: StreamLimits,
+        *,
+        hand_over_first_token: bool = False,
     ) -> None:
+        """``hand_over_first_token``: the response streams, so its first token is worth a turn
+        of the loop to send before the rest of its chunk is parsed (a whole reply is not)."""
         self._client = client
+        self._hand_over_first_token = hand_over_first_token
         self._body = body
         self._session_id = session_id
         self._chooser = chooser
@@ -372,7 +377,7 @@ class UpstreamStream:
             if isinstance(event, ErrorEvent):
                 return event.failure
             if isinstance(event, VISIBLE_EVENTS):
-                if not self.visible:
+                if not self.visible and self._hand_over_first_token:
                     # The first visible output: hand it over and let the response side send it
                     # before the rest of the chunk (dozens of deltas from a fast upstream) is
                     # parsed, so the client's first token does not wait for them.

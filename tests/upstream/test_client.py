@@ -340,14 +340,26 @@ async def test_credential_repr_never_shows_the_key(upstream):
     assert upstream.key not in repr(Credential(id=1, label="main", api_key=upstream.key))
 
 
-async def test_the_first_visible_event_is_handed_over_before_the_rest_of_its_chunk(upstream):
+async def first_token_batches(upstream: Upstream, *, stream: bool) -> tuple[list[Any], list[list[Any]]]:
+    """(the batch holding the first token, the batches) of a short reply read to its end."""
+    request = request_for()
+    request.stream = stream
+    opened = await open_stream(request, chooser=upstream.chooser())
+    try:
+        batches = [batch async for batch in opened.batches(5.0)]
+    finally:
+        await opened.aclose()
+    assert text_of([event for batch in batches for event in batch]) == expected_text()
+    return next(batch for batch in batches if any(isinstance(e, TextDelta) for e in batch)), batches
+
+
+async def test_a_streamed_replys_first_token_is_handed_over_before_the_rest_of_its_chunk(upstream):
     # The simulator writes a whole short reply at once: the reader still hands the first
     # visible event to the response side before it parses the deltas that came with it.
-    stream = await open_stream(request_for(), chooser=upstream.chooser())
-    try:
-        batches = [batch async for batch in stream.batches(5.0)]
-    finally:
-        await stream.aclose()
-    first = next(index for index, batch in enumerate(batches) if any(isinstance(e, TextDelta) for e in batch))
-    assert isinstance(batches[first][-1], TextDelta)  # the batch ends at the first token
-    assert text_of([event for batch in batches for event in batch]) == expected_text()
+    first, _ = await first_token_batches(upstream, stream=True)
+    assert isinstance(first[-1], TextDelta) and sum(isinstance(e, TextDelta) for e in first) == 1
+
+
+async def test_a_whole_reply_is_parsed_without_that_extra_turn(upstream):
+    first, _ = await first_token_batches(upstream, stream=False)  # nobody sees a first token early
+    assert sum(isinstance(e, TextDelta) for e in first) > 1
