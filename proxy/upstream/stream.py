@@ -147,7 +147,8 @@ class UpstreamStream:
         stayed quiet for ``peek`` seconds. Raise UpstreamError if it failed before anything was
         visible, so the surface can answer with a real HTTP status."""
         await self._settled.wait()
-        while not self.ended and peek > 0:
+        # Usually the first events came with the response head: then no peek timer is made.
+        while not self.ended and peek > 0 and not self._decided.is_set():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(peek):
                     await self._decided.wait()
