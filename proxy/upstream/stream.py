@@ -38,7 +38,7 @@ from proxy.translate.failures import (
 from proxy.upstream.credentials import Credential, CredentialChooser
 from proxy.upstream.errors import UpstreamError
 from proxy.upstream.http1 import ConnectionPool, Response, UpstreamConnectionError
-from proxy.upstream.ndjson import LineTooLong, NdjsonDecoder
+from proxy.upstream.ndjson import LineTooLong, NdjsonDecoder, decoded, decoded_lazily
 from proxy.upstream.wire_headers import GENERATE_PATH, generate_headers
 
 logger = logging.getLogger(__name__)
@@ -305,7 +305,12 @@ class UpstreamStream:
                     chunk = await response.read_chunk()
                     if chunk is None:
                         break
-                    failure = await self._push(decoder.feed(chunk), waiting=True)
+                    lines = decoder.lines(chunk)
+                    # Until a streamed reply's first token is out, lines are parsed one by one.
+                    first_pending = self._hand_over_first_token and not self.visible
+                    failure = await self._push(
+                        decoded_lazily(lines) if first_pending else decoded(lines), waiting=True
+                    )
                     if failure is not None:
                         return failure
                     self._arm(self._limits.idle, "waiting between events")
