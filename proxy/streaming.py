@@ -7,6 +7,7 @@ it first), so failures from here on are rendered by ``encoder.fail`` inside the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
@@ -85,7 +86,8 @@ async def _relay(stream: EventStream, encoder: Encoder, outcome: RequestOutcome)
             yield opening
             opening = b""
         # Otherwise the opening goes out with the first events: one write, not two.
-        async for batch in stream.batches(tick=cached_settings.CCSITE_KEEPALIVE_SECONDS):
+        batches = stream.batches(tick=cached_settings.CCSITE_KEEPALIVE_SECONDS)
+        async for batch in batches:
             if outcome.first_token_ms is None and (leading := _through_first_token(batch)):
                 # The first token goes out before the rest of its batch is translated (a fast
                 # upstream delivers dozens of deltas at once): one more write per stream, and
@@ -95,8 +97,16 @@ async def _relay(stream: EventStream, encoder: Encoder, outcome: RequestOutcome)
                 yield opening + first
                 opening = b""
                 if encoder.done:
-                    break
+                    # Ended by its first token (a stop sequence): what came with the token is
+                    # still translated below, as when the batch went out whole, so the
+                    # upstream's finish and usage are reported. The reader, closed, takes in
+                    # the rest of the chunk it handed the token over from.
+                    await stream.aclose()
+                    with contextlib.suppress(UpstreamError):
+                        batch = batch + await anext(batches, [])
                 if not batch:
+                    if encoder.done:
+                        break
                     continue
             chunk = _feed_batch(encoder, batch) if batch else encoder.ping()
             if opening:

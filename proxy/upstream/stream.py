@@ -376,6 +376,7 @@ class UpstreamStream:
     async def _push(self, objects: Iterable[Any], *, waiting: bool) -> UpstreamFailure | None:
         """Queue the events of one chunk; an in-band error ends the attempt (§9.3)."""
         queued = False
+        objects = iter(objects)
         for obj in objects:
             event = parse_event(obj)
             if event is None:
@@ -391,7 +392,14 @@ class UpstreamStream:
                     self._decided.set()
                     self._events.append(event)
                     self._wakeup.set()
-                    await asyncio.sleep(0)
+                    try:
+                        await asyncio.sleep(0)
+                    except asyncio.CancelledError:
+                        # Closed in that turn (the reply ended on its first token: a stop
+                        # sequence): what came with the token is still taken in, as when the
+                        # chunk was parsed whole; its finish and usage are what is billed.
+                        self._take_rest(objects)
+                        raise
                     continue
                 self.visible = True
                 self._decided.set()
@@ -408,6 +416,20 @@ class UpstreamStream:
             if len(self._events) >= HIGH_WATER_EVENTS:
                 await self._wait_for_consumer(waiting)
         return None
+
+    def _take_rest(self, objects: Iterator[Any]) -> None:
+        """The rest of a chunk, queued without waiting (the stream is being closed)."""
+        for obj in objects:
+            event = parse_event(obj)
+            if event is None:
+                continue
+            if isinstance(event, ErrorEvent):
+                return
+            if isinstance(event, Finish):
+                self.finished, self.usage = True, event.usage
+            elif isinstance(event, Abort):
+                self.finished = True
+            self._events.append(event)
 
     async def _wait_for_consumer(self, waiting: bool) -> None:
         # A slow client is not an idle upstream: only the total deadline applies meanwhile.

@@ -517,3 +517,33 @@ def test_a_whole_answer_carries_its_length_not_chunks(live, path, body):
         assert response.status_code == status
         assert response.headers["content-length"] == str(len(response.content))
         assert "transfer-encoding" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("path", "body"), [(CHAT, chat("hi", stop=["lo"])), (MESSAGES, message("hi", stop_sequences=["lo"]))]
+)
+def test_a_stream_ended_by_its_first_token_reports_the_usage_that_came_with_it(live, path, body):
+    # The simulator sends a short reply, its finish and usage included, in one chunk: a stop
+    # sequence met by the first token ends the stream, and it reports and records the
+    # upstream's usage, as the whole (non-streaming) answer does, not an estimate.
+    from usage.models import RequestLog
+
+    whole_response = post(live, path, body)
+    whole = whole_response.json()["usage"]
+    if path == CHAT:
+        response = post(live, path, body | {"stream": True, "stream_options": {"include_usage": True}})
+        streamed = openai_chunks(response.content)[-1]["usage"]
+    else:
+        response = post(live, path, body | {"stream": True})
+        streamed = next(e for e in anthropic_events(response.content) if e["type"] == "message_delta")[
+            "usage"
+        ]
+        whole = {"output_tokens": whole["output_tokens"]}
+        streamed = {"output_tokens": streamed["output_tokens"]}
+    assert streamed == whole
+    ids = [whole_response.headers["x-request-id"], response.headers["x-request-id"]]
+    rows = RequestLog.objects.filter(request_id__in=ids)
+    deadline = time.monotonic() + 5
+    while rows.count() < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sorted(rows.values_list("stream", "tokens_estimated")) == [(False, False), (True, False)]

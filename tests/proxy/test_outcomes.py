@@ -31,6 +31,8 @@ class FakeStream:
 
     async def batches(self, tick: float) -> AsyncIterator[list[UpstreamEvent]]:
         for batch in self._batches:
+            if self.closed:  # a closed stream yields only what it had already queued
+                return
             for event in batch:
                 if isinstance(event, Finish):
                     self.usage = event.usage
@@ -177,3 +179,29 @@ async def test_the_first_token_goes_out_before_the_rest_of_its_batch(recorded):
     assert b'"content":"b"' not in chunks[0]  # written before "b" and "c" were translated
     assert b'"content":"b"' in chunks[1] and b'"content":"c"' in chunks[1]
     assert relayed.first_token_ms is not None and relayed.status == "ok"
+
+
+async def test_a_reply_ended_by_its_first_token_still_reports_the_usage_that_came_with_it(recorded):
+    # A stop sequence met by the first token ends the reply there; the finish that arrived in
+    # the same batch is still read, as when the batch was translated whole: the usage chunk
+    # carries the upstream's usage, not an estimate.
+    chat = parse_chat_request(
+        {
+            "model": "m",
+            "messages": [{"role": "user", "content": "hi"}],
+            "stream": True,
+            "stop": ["lo"],
+            "stream_options": {"include_usage": True},
+        },
+        {},
+    )
+    stream = FakeStream([[TextDelta("Hello "), TextDelta("there"), Finish("stop", "stop", USAGE)]])
+    stream.ready = True
+    relayed = outcome()
+    body = b"".join(
+        [chunk async for chunk in _relay(stream, ChatEncoder(chat, completion_id="c", created=1), relayed)]
+    )
+    usage = json.loads(body.split(b"data: ")[-2])["usage"]
+    assert (usage["prompt_tokens"], usage["completion_tokens"]) == (12, 3)
+    assert '"content":"Hel"' in body.decode() and "there" not in body.decode()
+    assert [(o.status, o.usage, o.usage_estimated) for o in recorded] == [("ok", USAGE, False)]

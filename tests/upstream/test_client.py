@@ -363,3 +363,19 @@ async def test_a_streamed_replys_first_token_is_handed_over_before_the_rest_of_i
 async def test_a_whole_reply_is_parsed_without_that_extra_turn(upstream):
     first, _ = await first_token_batches(upstream, stream=False)  # nobody sees a first token early
     assert sum(isinstance(e, TextDelta) for e in first) > 1
+
+
+async def test_closing_in_the_hand_over_turn_still_takes_in_the_rest_of_the_chunk(upstream):
+    # The simulator writes a short reply (its finish and usage included) in one chunk; a
+    # response side that ends the reply on its first token (a stop sequence) closes the
+    # stream in the turn the token was handed over in. What came with the token is still
+    # taken in, as when the chunk was parsed whole: the reply is billed by its real usage.
+    request = request_for()
+    request.stream = True
+    stream = await open_stream(request, chooser=upstream.chooser())
+    async for batch in stream.batches(5.0):
+        assert [type(event) for event in batch][-1] is TextDelta
+        break
+    await stream.aclose()
+    assert stream.finished and stream.usage is not None
+    assert stream.usage.output_tokens == expected_usage()["outputTokens"]
