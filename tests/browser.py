@@ -45,3 +45,16 @@ def screenshot(driver: object, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     driver.save_screenshot(str(path))  # type: ignore[attr-defined]
     return path
+
+
+def click_to_load(driver: object, element: object, timeout: float = 10.0) -> None:
+    """Click something that loads a new page and wait until the new page has replaced the old
+    one: an element looked up right after the click could otherwise be found on the old page
+    (and go stale under the caller), or the URL still be the old one."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = driver.find_element(By.TAG_NAME, "html")  # type: ignore[attr-defined]
+    element.click()  # type: ignore[attr-defined]
+    WebDriverWait(driver, timeout).until(expected_conditions.staleness_of(page))

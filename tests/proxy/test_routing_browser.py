@@ -9,7 +9,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from accounts.models import User
-from tests.browser import headless_chromium, screenshot
+from tests.browser import click_to_load, headless_chromium, screenshot
 
 pytestmark = [pytest.mark.live]
 PASSWORD = "routing-admin-password-1"
@@ -26,14 +26,14 @@ def test_routing_settings_and_credential_list_in_chromium(live, browser):
     browser.get(f"{live.url}/admin/login/")
     browser.find_element(By.ID, "id_username").send_keys("routing-admin")
     browser.find_element(By.ID, "id_password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    click_to_load(browser, browser.find_element(By.CSS_SELECTOR, "input[type=submit]"))
 
     # From the admin index to the one settings row (the list opens its change form).
-    browser.find_element(By.LINK_TEXT, "Routing settings").click()
+    click_to_load(browser, browser.find_element(By.LINK_TEXT, "Routing settings"))
     assert browser.current_url.endswith("/admin/proxy/routingsettings/1/change/")
     assert "(server setting; CCSITE_ROUTING_POLICY=auto)" in browser.page_source
     Select(browser.find_element(By.ID, "id_policy")).select_by_value("least_in_flight")
-    browser.find_element(By.NAME, "_continue").click()
+    click_to_load(browser, browser.find_element(By.NAME, "_continue"))
     in_force = browser.find_element(By.CSS_SELECTOR, ".field-in_force .readonly").text
     assert in_force == "least_in_flight (set here; CCSITE_ROUTING_POLICY=auto)"
     screenshot(browser, "admin-routing-settings")
@@ -50,5 +50,5 @@ def test_routing_settings_and_credential_list_in_chromium(live, browser):
     # Back to the server setting, so the shared gateway routes as configured again.
     browser.get(f"{live.url}/admin/proxy/routingsettings/")
     Select(browser.find_element(By.ID, "id_policy")).select_by_value("")
-    browser.find_element(By.NAME, "_continue").click()
+    click_to_load(browser, browser.find_element(By.NAME, "_continue"))
     assert "auto (server setting" in browser.find_element(By.CSS_SELECTOR, ".field-in_force .readonly").text
