@@ -381,55 +381,53 @@ class UpstreamStream:
             event = parse_event(obj)
             if event is None:
                 continue
-            if isinstance(event, ErrorEvent):
-                return event.failure
-            if isinstance(event, VISIBLE_EVENTS):
-                if not self.visible and self._hand_over_first_token:
-                    # The first visible output: hand it over and let the response side send it
-                    # before the rest of the chunk (dozens of deltas from a fast upstream) is
-                    # parsed, so the client's first token does not wait for them.
-                    self.visible = True
-                    self._decided.set()
-                    self._events.append(event)
-                    self._wakeup.set()
-                    try:
-                        await asyncio.sleep(0)
-                    except asyncio.CancelledError:
-                        # Closed in that turn (the reply ended on its first token: a stop
-                        # sequence): what came with the token is still taken in, as when the
-                        # chunk was parsed whole; its finish and usage are what is billed.
-                        self._take_rest(objects)
-                        raise
-                    continue
-                self.visible = True
-                self._decided.set()
-            elif isinstance(event, Finish):
-                self.finished, self.usage = True, event.usage
-                self._decided.set()
-            elif isinstance(event, Abort):
-                self.finished = True
-                self._decided.set()
-            self._events.append(event)
+            hand_over = self._hand_over_first_token and not self.visible
+            first_token = hand_over and isinstance(event, VISIBLE_EVENTS)
+            failure = self._take(event)
+            if failure is not None:
+                return failure
             queued = True
+            if first_token:
+                # Hand the first visible output over and let the response side send it before
+                # the rest of the chunk (dozens of deltas from a fast upstream) is parsed, so
+                # the client's first token does not wait for them.
+                self._wakeup.set()
+                try:
+                    await asyncio.sleep(0)
+                except asyncio.CancelledError:
+                    # Closed in that turn (the reply ended on its first token: a stop sequence):
+                    # what came with the token is still taken in, as when the chunk was parsed
+                    # whole; its finish and usage are what is billed.
+                    self._take_rest(objects)
+                    raise
         if queued:
             self._wakeup.set()
             if len(self._events) >= HIGH_WATER_EVENTS:
                 await self._wait_for_consumer(waiting)
         return None
 
+    def _take(self, event: UpstreamEvent) -> UpstreamFailure | None:
+        """Queue one event and note what it settles; an in-band error's failure instead."""
+        if isinstance(event, ErrorEvent):
+            return event.failure
+        if isinstance(event, VISIBLE_EVENTS):
+            self.visible = True
+            self._decided.set()
+        elif isinstance(event, Finish):
+            self.finished, self.usage = True, event.usage
+            self._decided.set()
+        elif isinstance(event, Abort):
+            self.finished = True
+            self._decided.set()
+        self._events.append(event)
+        return None
+
     def _take_rest(self, objects: Iterator[Any]) -> None:
         """The rest of a chunk, queued without waiting (the stream is being closed)."""
         for obj in objects:
             event = parse_event(obj)
-            if event is None:
-                continue
-            if isinstance(event, ErrorEvent):
+            if event is not None and self._take(event) is not None:
                 return
-            if isinstance(event, Finish):
-                self.finished, self.usage = True, event.usage
-            elif isinstance(event, Abort):
-                self.finished = True
-            self._events.append(event)
 
     async def _wait_for_consumer(self, waiting: bool) -> None:
         # A slow client is not an idle upstream: only the total deadline applies meanwhile.
