@@ -1,4 +1,5 @@
-"""Daphne forgets a finished HTTP request when it finishes, not on its next sweep.
+"""Daphne forgets a finished HTTP request when it finishes, not on its next sweep, and starts
+a plain HTTP request's application without Twisted's Deferred machinery.
 
 Daphne keeps every request in ``Server.connections`` until ``application_checker``, a sweep
 that runs once a second, finds its application done and its response sent; a second sweep,
@@ -9,6 +10,12 @@ removes its entry itself if the response has already gone (``protocol_disconnect
 called). Applications that fail or are cancelled stay for the sweep, which logs and reports
 them exactly as before.
 
+Daphne's ``WebRequest.process`` is an ``inlineCallbacks`` generator that wraps the (synchronous)
+``create_application`` in ``maybeDeferred``: three Deferreds and a generator per request, on
+the way from the request's last byte to the application. ``start_http_application`` does the
+same steps for a request that asks for no protocol upgrade, in the same order, with the same
+400 and 500 answers; an ``Upgrade`` request (WebSocket) still takes Daphne's own path.
+
 Installed only when Daphne's server module is loaded (the process runs under Daphne) and
 still has what this relies on.
 """
@@ -16,8 +23,14 @@ still has what this relies on.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
+import time
+import traceback
 from typing import Any
+from urllib.parse import unquote
+
+logger = logging.getLogger("daphne.http_protocol")  # where Daphne logs its own failures
 
 
 def _forget_when_done(server: Any, protocol: Any, instance: asyncio.Future[Any]) -> None:
@@ -30,7 +43,127 @@ def _forget_when_done(server: Any, protocol: Any, instance: asyncio.Future[Any])
         del server.connections[protocol]
 
 
+def _invalid_header(request: Any, name_pattern: Any, invalid_value_bytes: frozenset[int]) -> str | None:
+    """Daphne's header checks: a name outside RFC 9110's token characters, or a value with
+    bytes its parser refuses (vertical tab, form feed, separators, NEL)."""
+    for name, values in request.requestHeaders.getAllRawHeaders():
+        if not name_pattern.fullmatch(name):
+            return "Invalid header name"
+        for value in values:
+            if invalid_value_bytes.intersection(value):
+                return "Invalid header value"
+    return None
+
+
+def _http_scope(request: Any) -> dict[str, Any] | None:
+    """The ASGI HTTP scope Daphne builds for ``request``; None after answering a 400."""
+    utils = sys.modules["daphne.utils"]
+    problem = _invalid_header(request, utils.HEADER_NAME_RE, utils.INVALID_HEADER_VALUE_BYTES)
+    if problem is not None:
+        request.basic_error(400, b"Bad Request", problem)
+        return None
+    if hasattr(request.client, "host") and hasattr(request.client, "port"):
+        request.client_addr = [str(request.client.host), request.client.port]
+        request.server_addr = [str(request.host.host), request.host.port]
+    request.client_scheme = "https" if request.isSecure() else "http"
+    server = request.server
+    if server.proxy_forwarded_address_header:
+        request.client_addr, request.client_scheme = utils.parse_x_forwarded_for(
+            request.requestHeaders,
+            server.proxy_forwarded_address_header,
+            server.proxy_forwarded_port_header,
+            server.proxy_forwarded_proto_header,
+            request.client_addr,
+            request.client_scheme,
+        )
+    try:
+        path = request.path.decode("ascii")
+    except UnicodeDecodeError:
+        request.path = b"/"
+        request.basic_error(400, b"Bad Request", "Invalid characters in path")
+        return None
+    request.query_string = b""
+    if b"?" in request.uri:
+        request.query_string = request.uri.split(b"?", 1)[1]
+        try:
+            request.query_string.decode("ascii")
+        except UnicodeDecodeError:
+            request.basic_error(400, b"Bad Request", "Invalid query string")
+            return None
+    request.clean_headers, request.root_path = [], server.root_path
+    for name, values in request.requestHeaders.getAllRawHeaders():
+        if b"_" in name:  # CVE-2015-0219: no header may pose as another by its underscore
+            continue
+        lowered = name.lower()
+        for value in values:
+            if lowered == b"daphne-root-path":
+                request.root_path = unquote(value.decode("ascii"))
+            else:
+                request.clean_headers.append((lowered, value))
+    return {
+        "type": "http",
+        "http_version": request.clientproto.split(b"/")[-1].decode("ascii"),
+        "method": request.method.decode("ascii"),
+        "path": unquote(path),
+        "raw_path": request.path,
+        "root_path": request.root_path,
+        "scheme": request.client_scheme,
+        "query_string": request.query_string,
+        "headers": request.clean_headers,
+        "client": request.client_addr,
+        "server": request.server_addr,
+    }
+
+
+def start_http_application(request: Any) -> None:
+    """Daphne's ``WebRequest.process`` for a request without ``Upgrade``: check it, build its
+    scope, start its application and queue its body in messages of the request buffer size."""
+    try:
+        request.request_start = time.time()
+        scope = _http_scope(request)
+        if scope is None:
+            return
+        request.content.seek(0, 0)
+        request.application_queue = request.server.create_application(request, scope)
+        if request.application_queue is None or request.content.closed:
+            return  # the client went away meanwhile
+        buffer_size = request.server.request_buffer_size
+        while True:
+            chunk = request.content.read(buffer_size)
+            more_body = len(chunk) >= buffer_size
+            request.application_queue.put_nowait(
+                {"type": "http.request", "body": chunk, "more_body": more_body}
+            )
+            if not more_body:
+                break
+    except Exception:
+        logger.error(traceback.format_exc())
+        request.basic_error(500, b"Internal Server Error", "Daphne HTTP processing error")
+
+
+def _install_lean_process() -> bool:
+    module = sys.modules.get("daphne.http_protocol")
+    request_class = getattr(module, "WebRequest", None)
+    utils = sys.modules.get("daphne.utils")
+    if request_class is None or getattr(request_class, "_ccsite_lean", False):
+        return False
+    if not all(hasattr(utils, name) for name in ("HEADER_NAME_RE", "INVALID_HEADER_VALUE_BYTES")):
+        return False
+    daphne_process = request_class.process
+
+    def process(self: Any) -> Any:
+        if self.requestHeaders.hasHeader(b"upgrade"):
+            return daphne_process(self)  # WebSocket handshakes (and any other upgrade)
+        start_http_application(self)
+        return None
+
+    request_class.process = process
+    request_class._ccsite_lean = True
+    return True
+
+
 def install() -> bool:
+    _install_lean_process()
     module = sys.modules.get("daphne.server")
     server_class = getattr(module, "Server", None)
     if server_class is None or getattr(server_class, "_ccsite_forgets", False):

@@ -31,6 +31,7 @@ from django.utils.log import log_response
 
 from ccsite import invalidation
 from ccsite.paths import is_api_path
+from ccsite.request_headers import MetaHeaders
 from ccsite.settings_cache import cached_settings
 from proxy.request_meta import (
     new_request_id,
@@ -94,6 +95,7 @@ class GatewayASGIHandler(ASGIHandler):
                 await self.send_response(with_content_length(error_response), send)
                 _close_without_signal(error_response)
                 return
+            request.headers = MetaHeaders(request.META)  # looked up by name, not parsed whole
             response = await self._respond_unless_disconnected(request, receive, send)
             if response is not None:
                 _close_without_signal(response)

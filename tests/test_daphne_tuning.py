@@ -71,3 +71,111 @@ def test_a_finished_request_is_forgotten_when_its_application_ends():
     # Tuned: the finished one is gone; one still open, or one that failed (the sweep logs
     # its error), stays for the sweep.
     assert _kept("tuned") == "failed,open"
+
+
+REQUEST_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    from daphne.http_protocol import HTTPFactory
+    from daphne.server import Server
+    from twisted.internet.address import IPv4Address
+    from twisted.internet import defer
+    from twisted.internet.testing import StringTransport
+    from ccsite import daphne_tuning
+
+    tuned = sys.argv[1] == "tuned"
+    if tuned:
+        assert daphne_tuning.install()
+    request_bytes = sys.argv[2].encode("latin1")
+    seen = {}
+
+    async def app(scope, receive, send):
+        seen["scope"] = scope
+        seen["message"] = await receive()
+
+    async def main():
+        server = Server(application=app, endpoints=["tcp:port=0:interface=127.0.0.1"])  # never listens
+        server.connections = {}
+        server.root_path = ""
+        server.request_buffer_size = 8192
+        server.proxy_forwarded_address_header = None
+        channel = HTTPFactory(server).buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))
+        transport = StringTransport(
+            hostAddress=IPv4Address("TCP", "127.0.0.1", 8000),
+            peerAddress=IPv4Address("TCP", "127.0.0.1", 40000),
+        )
+        channel.makeConnection(transport)
+        made = []
+        original_init = defer.Deferred.__init__
+
+        def counted_init(self, *args, **kwargs):
+            made.append(self)
+            original_init(self, *args, **kwargs)
+
+        defer.Deferred.__init__ = counted_init
+        channel.dataReceived(request_bytes)
+        defer.Deferred.__init__ = original_init
+        await asyncio.sleep(0.05)
+        scope = seen.get("scope")
+        if scope is not None:
+            scope = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in scope.items()}
+            scope["headers"] = [[n.decode(), v.decode()] for n, v in scope["headers"]]
+            scope.pop("asgi", None)
+        message = seen.get("message")
+        if message is not None:
+            message = {**message, "body": message["body"].decode()}
+        print(json.dumps({"scope": scope, "message": message, "wire": transport.value().decode("latin1")[:12],
+                          "deferreds": len(made)}))
+
+    asyncio.run(main())
+    """
+)
+
+
+def _served(mode: str, raw: bytes) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-c", REQUEST_SCRIPT, mode, raw.decode("latin1")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    import json
+
+    return json.loads(result.stdout)
+
+
+PLAIN_REQUEST = (
+    b"POST /v1/chat%20x/completions?a=1&b=%C3 HTTP/1.1\r\nHost: gw.example\r\n"
+    b"Authorization: Bearer k\r\nX_Smuggled: 1\r\nDaphne-Root-Path: /sub\r\nX-Multi: 1\r\nX-Multi: 2\r\n"
+    b'Content-Length: 7\r\n\r\n{"a":1}'
+)
+
+
+def test_a_plain_request_starts_its_application_with_daphnes_own_scope_and_body():
+    stock, tuned = _served("stock", PLAIN_REQUEST), _served("tuned", PLAIN_REQUEST)
+    # Daphne's own process makes Deferreds for every request; the tuned one makes none.
+    assert stock.pop("deferreds") > 0 and tuned.pop("deferreds") == 0
+    assert tuned == stock
+    scope = tuned["scope"]
+    assert scope["path"] == "/v1/chat x/completions"
+    assert scope["raw_path"] == "/v1/chat%20x/completions"
+    assert scope["query_string"] == "a=1&b=%C3"
+    assert scope["root_path"] == "/sub"
+    assert scope["client"] == ["127.0.0.1", 40000] and scope["server"] == ["127.0.0.1", 8000]
+    names = [name for name, _ in scope["headers"]]
+    assert "x_smuggled" not in names and "daphne-root-path" not in names  # as Daphne drops them
+    assert [value for name, value in scope["headers"] if name == "x-multi"] == ["1", "2"]
+    assert tuned["message"] == {"type": "http.request", "body": '{"a":1}', "more_body": False}
+
+
+def test_a_request_daphne_refuses_is_refused_the_same_way():
+    bad_name = b"GET / HTTP/1.1\r\nHost: a\r\nBad(Name): 1\r\n\r\n"
+    bad_value = b"GET / HTTP/1.1\r\nHost: a\r\nX-Ok: a\x0bb\r\n\r\n"
+    for raw in (bad_name, bad_value):
+        stock, tuned = _served("stock", raw), _served("tuned", raw)
+        stock.pop("deferreds"), tuned.pop("deferreds")
+        assert tuned == stock
+        assert tuned["scope"] is None and tuned["wire"].startswith("HTTP/1.1 400")
