@@ -165,10 +165,10 @@ class UpstreamStream:
         last event when the stream failed."""
         # One timer per stream, re-armed once per tick, instead of a timeout per wait: a fast
         # stream waits once every few events, and each timeout is a timer scheduled and undone.
+        # It is set at the first wait, not before the first batch: the events that came with
+        # the response head go out without waiting for a timer to be made.
         loop = self._loop
         self._quiet_since = loop.time()
-        if tick is not None:
-            self._ticker = loop.call_at(self._quiet_since + tick, self._on_tick, tick)
         try:
             while True:
                 if self._events:
@@ -186,11 +186,14 @@ class UpstreamStream:
                     self._quiet_since = loop.time()
                     yield []
                     continue
+                if tick is not None and self._ticker is None:
+                    self._ticker = loop.call_at(self._quiet_since + tick, self._on_tick, tick)
                 self._wakeup.clear()
                 await self._wakeup.wait()
         finally:
             if self._ticker is not None:
                 self._ticker.cancel()
+                self._ticker = None
 
     def _on_tick(self, tick: float) -> None:
         """Wake the consumer if nothing went out for ``tick`` seconds; check again later."""

@@ -275,6 +275,32 @@ async def test_a_silent_stream_is_an_idle_timeout_with_keepalive_ticks(upstream,
     assert sum(1 for batch in batches if batch == []) >= 3  # quiet ticks for keep-alives
 
 
+async def test_the_first_events_go_out_before_any_keepalive_timer_is_made(upstream, settings):
+    # The events that came with the response head are handed over at once; the tick's timer
+    # is made only when the reader first has to wait (here: the stall after the first event).
+    stream = await open_stream(request_for("[sim:stall after=1]"), chooser=upstream.chooser())
+    loop = asyncio.get_running_loop()
+    made: list[float] = []
+    call_at = loop.call_at
+
+    def counting_call_at(when: float, callback: Any, *args: Any) -> Any:
+        if getattr(callback, "__name__", "") == "_on_tick":
+            made.append(when)
+        return call_at(when, callback, *args)
+
+    loop.call_at = counting_call_at  # type: ignore[method-assign]
+    try:
+        batches = stream.batches(tick=0.1)
+        first = await anext(batches)
+        assert first and made == []
+        assert await anext(batches) == []  # a quiet tick once the reader waited
+        assert len(made) >= 1
+        await batches.aclose()
+    finally:
+        del loop.call_at
+        await stream.aclose()
+
+
 async def test_without_a_tick_a_silent_stream_yields_no_empty_batches(upstream, settings):
     # The non-streaming reader (collect) sends no keep-alives, so it asks for no ticks.
     settings.CC_IDLE_TIMEOUT = 0.5
