@@ -10,6 +10,9 @@ removes its entry itself if the response has already gone (``protocol_disconnect
 called). Applications that fail or are cancelled stay for the sweep, which logs and reports
 them exactly as before.
 
+A streamed response's last body message (its last events and the chunked terminator) leaves
+in one write (``ccsite.response_head.last_write_joined``), not two sends.
+
 Daphne's ``WebRequest.process`` is an ``inlineCallbacks`` generator that wraps the (synchronous)
 ``create_application`` in ``maybeDeferred``: three Deferreds and a generator per request, on
 the way from the request's last byte to the application. ``start_http_application`` does the
@@ -141,6 +144,33 @@ def start_http_application(request: Any) -> None:
         request.basic_error(500, b"Internal Server Error", "Daphne HTTP processing error")
 
 
+def _install_joined_end() -> bool:
+    """A chunked response's last body message: its chunk and the terminator in one write."""
+    module = sys.modules.get("daphne.http_protocol")
+    request_class = getattr(module, "WebRequest", None)
+    if request_class is None or getattr(request_class, "_ccsite_joined_end", False):
+        return False
+    from ccsite.response_head import last_write_joined
+
+    daphne_handle_reply = request_class.handle_reply
+
+    def handle_reply(self: Any, message: Any) -> Any:
+        if (
+            message.get("type") == "http.response.body"
+            and not message.get("more_body", False)
+            and self.startedWriting
+            and self.chunked
+            and self.channel is not None
+        ):
+            with last_write_joined(self.channel):
+                return daphne_handle_reply(self, message)
+        return daphne_handle_reply(self, message)
+
+    request_class.handle_reply = handle_reply
+    request_class._ccsite_joined_end = True
+    return True
+
+
 def _install_lean_process() -> bool:
     module = sys.modules.get("daphne.http_protocol")
     request_class = getattr(module, "WebRequest", None)
@@ -164,6 +194,7 @@ def _install_lean_process() -> bool:
 
 def install() -> bool:
     _install_lean_process()
+    _install_joined_end()
     module = sys.modules.get("daphne.server")
     server_class = getattr(module, "Server", None)
     if server_class is None or getattr(server_class, "_ccsite_forgets", False):

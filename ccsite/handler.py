@@ -33,6 +33,7 @@ from ccsite import invalidation
 from ccsite.paths import is_api_path
 from ccsite.request_headers import MetaHeaders
 from ccsite.settings_cache import cached_settings
+from ccsite.stream_parts import FinalPart
 from proxy.request_meta import (
     new_request_id,
     record_cancelled_before_outcome,
@@ -170,18 +171,27 @@ class GatewayASGIHandler(ASGIHandler):
     async def _send_stream(self, response: Any, send: Any) -> None:
         """``send_response`` for the relay's async byte stream, without the two generator layers
         Django puts around every part (``make_bytes`` of bytes is the bytes themselves; parts
-        above Django's chunk size are still split)."""
+        above Django's chunk size are still split). A ``FinalPart`` is the last body message,
+        sent once the iterator has ended, with the end of the response."""
         headers = [(header.encode("ascii"), value.encode("latin1")) for header, value in response.items()]
         await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
         limit = self.chunk_size
+        final = b""
         async with aclosing(response._iterator) as parts:  # the relay's generator, bytes only
             async for part in parts:
+                if final:  # not the last after all: it goes out as it would have
+                    await send({"type": "http.response.body", "body": final, "more_body": True})
+                    final = b""
+                if type(part) is FinalPart:
+                    final = part  # held until the iterator has ended: sent with the end
+                    continue
                 if len(part) <= limit:
                     await send({"type": "http.response.body", "body": part, "more_body": True})
                     continue
                 for chunk, _ in self.chunk_bytes(part):
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body"})
+        for chunk, last in self.chunk_bytes(final):
+            await send({"type": "http.response.body", "body": chunk, "more_body": not last})
 
     async def _api_response(self, request: Any) -> HttpResponseBase:
         """``get_response_async`` without the middleware chain and without a thread hop to log

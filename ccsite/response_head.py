@@ -10,13 +10,20 @@ a 204 or 304) sends the head on its own before returning, so a head is never hel
 call that produced it, and a first write without bytes (a stream that starts its headers
 early) is not held at all.
 
+The end of a chunked response is joined the same way: inside ``last_write_joined`` (Daphne's
+last body message, ``ccsite.daphne_tuning``) the body's last chunk is held and leaves in one
+write with the terminator ``Request.finish`` writes after it, not as a send of its own.
+
 Installed only when Twisted still has what it wraps; HTTP/2 streams are left alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
+
+_plain_write: Any = None  # HTTPChannel.write as Twisted defines it, once installed
 
 
 def head_bytes(version: bytes, code: bytes, reason: bytes, headers: Any) -> bytes:
@@ -60,9 +67,15 @@ def install(http: Any, headers_class: Any) -> bool:
 
     def channel_write(self: Any, data: bytes) -> None:
         head = _take_head(self) if self._ccsite_head is not None else None
+        if self._ccsite_last is not None:  # the end of the response: with what was held
+            held, self._ccsite_last = self._ccsite_last, None
+            data = b"".join([*held, data])
         write(self, data if head is None else head + data)
 
     def channel_write_sequence(self: Any, iovec: Iterable[bytes]) -> None:
+        if self._ccsite_last is not None:
+            self._ccsite_last.append(b"".join(iovec))
+            return
         if self._ccsite_head is None:
             write_sequence(self, iovec)
             return
@@ -82,8 +95,11 @@ def install(http: Any, headers_class: Any) -> bool:
             if head is not None and channel.transport is not None:  # no body followed it
                 write(channel, head)
 
+    global _plain_write
+    _plain_write = write
     replacements = {
         (channel_class, "_ccsite_holds_head"): False,
+        (channel_class, "_ccsite_last"): None,
         (channel_class, "_ccsite_head"): None,
         (channel_class, "writeHeaders"): writeHeaders,
         (channel_class, "write"): channel_write,
@@ -94,3 +110,22 @@ def install(http: Any, headers_class: Any) -> bool:
     for (owner, name), value in replacements.items():
         setattr(owner, name, value)
     return True
+
+
+@contextmanager
+def last_write_joined(channel: Any) -> Iterator[None]:
+    """Inside the block, the channel's chunk writes (``Request.write`` of a chunked body) are
+    held and leave with its next plain write, the terminator ``Request.finish`` writes: one
+    send for the last chunk and the end of the response. Holding stops there, before
+    ``finish`` moves the channel on to a pipelined request (whose answers must follow these
+    bytes); what is still held when the block ends (no terminator came) is written then."""
+    if _plain_write is None or getattr(channel, "_ccsite_last", False) is not None:
+        yield  # not installed, or already joining
+        return
+    channel._ccsite_last = []
+    try:
+        yield
+    finally:
+        held, channel._ccsite_last = channel._ccsite_last, None
+        if held and channel.transport is not None:
+            _plain_write(channel, b"".join(held))

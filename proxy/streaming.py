@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from django.http import HttpResponse, StreamingHttpResponse
 
 from ccsite.settings_cache import cached_settings
+from ccsite.stream_parts import FinalPart
 from proxy.outcomes import CLIENT_CLOSED_REQUEST, RequestOutcome, record_outcome
 from proxy.surfaces import json_response
 from proxy.translate.encoding import Encoder
@@ -115,11 +116,13 @@ async def _relay(stream: EventStream, encoder: Encoder, outcome: RequestOutcome)
                 yield chunk
             if encoder.done:
                 break
-        yield opening + encoder.close()
+        # The closing frames go out with the end of the response, once the clean-up below ran
+        # (the events before them went out as they came: the client reads them meanwhile).
+        yield FinalPart(opening + encoder.close())
         outcome.status = "ok"
     except UpstreamError as exc:
         outcome.fail(exc.failure)
-        yield opening + encoder.fail(exc.failure)
+        yield FinalPart(opening + encoder.fail(exc.failure))
     finally:
         # Reached on success, failure, and client disconnect (Django cancels the response
         # task, so CancelledError arrives at the current await and propagates): close the

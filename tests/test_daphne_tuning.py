@@ -179,3 +179,80 @@ def test_a_request_daphne_refuses_is_refused_the_same_way():
         stock.pop("deferreds"), tuned.pop("deferreds")
         assert tuned == stock
         assert tuned["scope"] is None and tuned["wire"].startswith("HTTP/1.1 400")
+
+
+RESPONSE_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    from daphne.http_protocol import HTTPFactory
+    from daphne.server import Server
+    from twisted.internet.address import IPv4Address
+    from twisted.internet.testing import StringTransport
+    from ccsite import daphne_tuning, twisted_tuning
+
+    if sys.argv[1] == "tuned":
+        assert twisted_tuning.install()
+        assert daphne_tuning.install()
+
+    class Recording(StringTransport):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.writes = []
+
+        def write(self, data):
+            self.writes.append(bytes(data))
+            super().write(data)
+
+        def writeSequence(self, data):
+            self.write(b"".join(data))
+
+    async def app(scope, receive, send):
+        await receive()
+        head = [(b"content-type", b"text/plain")]
+        await send({"type": "http.response.start", "status": 200, "headers": head})
+        await send({"type": "http.response.body", "body": b"events", "more_body": True})
+        await send({"type": "http.response.body", "body": b"end"})
+
+    async def main():
+        server = Server(application=app, endpoints=["tcp:port=0:interface=127.0.0.1"])  # never listens
+        server.connections = {}
+        server.root_path = ""
+        server.request_buffer_size = 8192
+        server.proxy_forwarded_address_header = None
+        server.action_logger = None
+        channel = HTTPFactory(server).buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))
+        transport = Recording(
+            hostAddress=IPv4Address("TCP", "127.0.0.1", 8000),
+            peerAddress=IPv4Address("TCP", "127.0.0.1", 40000),
+        )
+        channel.makeConnection(transport)
+        channel.dataReceived(b"GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n")
+        await asyncio.sleep(0.05)
+        print(json.dumps([w.decode("latin1") for w in transport.writes]))
+
+    asyncio.run(main())
+    """
+)
+
+
+def _writes(mode: str) -> list[str]:
+    import json
+
+    result = subprocess.run(
+        [sys.executable, "-c", RESPONSE_SCRIPT, mode],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_a_streamed_responses_last_chunk_leaves_with_its_end():
+    stock, tuned = _writes("stock"), _writes("tuned")
+    assert stock[-2:] == ["3\r\nend\r\n", "0\r\n\r\n"]  # Daphne: the last chunk, then the end
+    assert tuned[-1] == "3\r\nend\r\n0\r\n\r\n"  # one write
+    assert "".join(tuned).endswith("".join(stock[-2:]))
+    assert "".join(tuned).split("\r\n\r\n", 1)[1] == "".join(stock).split("\r\n\r\n", 1)[1]

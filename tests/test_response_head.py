@@ -121,3 +121,48 @@ def test_the_head_is_laid_out_as_twisted_lays_it_out():
     channel.makeConnection(transport)
     channel.writeHeaders(b"HTTP/1.1", b"200", b"OK", headers)  # not holding: Twisted's own
     assert response_head.head_bytes(b"HTTP/1.1", b"200", b"OK", headers) == transport.value()
+
+
+def test_the_last_chunk_leaves_with_the_terminator():
+    def chunked(request: http.Request) -> None:
+        request.write(b"first")
+        with response_head.last_write_joined(request.channel):
+            request.write(b"last")
+            request.finish()
+
+    transport = serve(GET, chunked)
+    assert transport.writes[0].endswith(b"\r\n\r\n5\r\nfirst\r\n")
+    assert transport.writes[1:] == [b"4\r\nlast\r\n0\r\n\r\n"]
+
+
+def test_what_is_held_without_a_terminator_is_written_when_the_block_ends():
+    def chunked(request: http.Request) -> None:
+        request.write(b"first")
+        with response_head.last_write_joined(request.channel):
+            request.write(b"held")
+            assert request.channel.transport.writes[-1].endswith(b"first\r\n")  # not yet
+        request.finish()
+
+    transport = serve(GET, chunked)
+    assert transport.writes[1:] == [b"4\r\nheld\r\n", b"0\r\n\r\n"]
+
+
+def test_a_pipelined_requests_answer_follows_the_end_of_the_previous_one():
+    answered: list[http.Request] = []
+
+    def answer(request: http.Request) -> None:
+        answered.append(request)
+        if len(answered) == 1:
+            request.write(b"one")
+            with response_head.last_write_joined(request.channel):
+                request.write(b"last")
+                request.finish()  # moves on to the pipelined request, answered at once below
+        else:
+            request.setHeader(b"content-length", b"3")
+            request.write(b"two")
+            request.finish()
+
+    transport = serve(GET + GET, answer)
+    assert len(answered) == 2
+    assert transport.writes[1] == b"4\r\nlast\r\n0\r\n\r\n"
+    assert transport.writes[2].startswith(b"HTTP/1.1 200 OK\r\n") and transport.writes[2].endswith(b"two")

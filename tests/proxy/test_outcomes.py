@@ -205,3 +205,23 @@ async def test_a_reply_ended_by_its_first_token_still_reports_the_usage_that_cam
     assert (usage["prompt_tokens"], usage["completion_tokens"]) == (12, 3)
     assert '"content":"Hel"' in body.decode() and "there" not in body.decode()
     assert [(o.status, o.usage, o.usage_estimated) for o in recorded] == [("ok", USAGE, False)]
+
+
+async def test_the_closing_frames_are_the_final_part(recorded):
+    from ccsite.stream_parts import FinalPart
+
+    stream = FakeStream([[TextDelta("a")], [TextDelta("b"), Finish("stop", "stop", USAGE)]])
+    stream.ready = True
+    chunks = [chunk async for chunk in _relay(stream, encoder(True), outcome())]
+    assert [type(chunk) for chunk in chunks] == [bytes, bytes, FinalPart]
+    assert b'"content":"b"' in chunks[1] and b'"content":"b"' not in chunks[2]
+    assert chunks[2].endswith(b"data: [DONE]\n\n") and b'"finish_reason":"stop"' in chunks[2]
+    assert [(o.status, o.usage) for o in recorded] == [("ok", USAGE)]
+
+
+async def test_a_failure_is_the_final_part(recorded):
+    from ccsite.stream_parts import FinalPart
+
+    stream = FakeStream([[TextDelta("hi")]], fail=True)
+    chunks = [chunk async for chunk in _relay(stream, encoder(True), outcome())]
+    assert type(chunks[-1]) is FinalPart and b'"error"' in chunks[-1]
