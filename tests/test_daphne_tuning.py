@@ -3,10 +3,12 @@ Server class in a child interpreter (importing daphne.server installs Twisted's 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,9 +54,10 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def _kept(mode: str) -> str:
+def _child_output(script: str, *args: str) -> str:
+    """What ``python -c script args`` prints, in the project's root."""
     result = subprocess.run(
-        [sys.executable, "-c", SCRIPT, mode],
+        [sys.executable, "-c", script, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -65,6 +68,10 @@ def _kept(mode: str) -> str:
     return result.stdout.strip()
 
 
+def _kept(mode: str) -> str:
+    return _child_output(SCRIPT, mode)
+
+
 def test_a_finished_request_is_forgotten_when_its_application_ends():
     # Stock Daphne keeps all three until its once-a-second sweep.
     assert _kept("stock") == "failed,finished,open"
@@ -73,18 +80,56 @@ def test_a_finished_request_is_forgotten_when_its_application_ends():
     assert _kept("tuned") == "failed,open"
 
 
-REQUEST_SCRIPT = textwrap.dedent(
+# One Daphne HTTP channel over a transport that records each write, for the scripts below.
+CHANNEL_PRELUDE = textwrap.dedent(
     """
     import asyncio, json, sys
     from daphne.http_protocol import HTTPFactory
     from daphne.server import Server
     from twisted.internet.address import IPv4Address
-    from twisted.internet import defer
     from twisted.internet.testing import StringTransport
+
+    class Recording(StringTransport):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.writes = []
+
+        def write(self, data):
+            self.writes.append(bytes(data))
+            super().write(data)
+
+        def writeSequence(self, data):
+            self.write(b"".join(data))
+
+    def recording_channel(app):
+        server = Server(application=app, endpoints=["tcp:port=0:interface=127.0.0.1"])  # never listens
+        server.connections = {}
+        server.root_path = ""
+        server.request_buffer_size = 8192
+        server.proxy_forwarded_address_header = None
+        server.action_logger = None
+        channel = HTTPFactory(server).buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))
+        transport = Recording(
+            hostAddress=IPv4Address("TCP", "127.0.0.1", 8000),
+            peerAddress=IPv4Address("TCP", "127.0.0.1", 40000),
+        )
+        channel.makeConnection(transport)
+        return channel, transport
+    """
+)
+
+
+def _run_child(script: str, *args: str) -> Any:
+    """What the script (after CHANNEL_PRELUDE) prints as JSON."""
+    return json.loads(_child_output(CHANNEL_PRELUDE + script, *args))
+
+
+REQUEST_SCRIPT = textwrap.dedent(
+    """
+    from twisted.internet import defer
     from ccsite import daphne_tuning
 
-    tuned = sys.argv[1] == "tuned"
-    if tuned:
+    if sys.argv[1] == "tuned":
         assert daphne_tuning.install()
     request_bytes = sys.argv[2].encode("latin1")
     seen = {}
@@ -94,17 +139,7 @@ REQUEST_SCRIPT = textwrap.dedent(
         seen["message"] = await receive()
 
     async def main():
-        server = Server(application=app, endpoints=["tcp:port=0:interface=127.0.0.1"])  # never listens
-        server.connections = {}
-        server.root_path = ""
-        server.request_buffer_size = 8192
-        server.proxy_forwarded_address_header = None
-        channel = HTTPFactory(server).buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))
-        transport = StringTransport(
-            hostAddress=IPv4Address("TCP", "127.0.0.1", 8000),
-            peerAddress=IPv4Address("TCP", "127.0.0.1", 40000),
-        )
-        channel.makeConnection(transport)
+        channel, transport = recording_channel(app)
         made = []
         original_init = defer.Deferred.__init__
 
@@ -124,8 +159,8 @@ REQUEST_SCRIPT = textwrap.dedent(
         message = seen.get("message")
         if message is not None:
             message = {**message, "body": message["body"].decode()}
-        print(json.dumps({"scope": scope, "message": message, "wire": transport.value().decode("latin1")[:12],
-                          "deferreds": len(made)}))
+        wire = transport.value().decode("latin1")[:12]
+        print(json.dumps({"scope": scope, "message": message, "wire": wire, "deferreds": len(made)}))
 
     asyncio.run(main())
     """
@@ -133,18 +168,7 @@ REQUEST_SCRIPT = textwrap.dedent(
 
 
 def _served(mode: str, raw: bytes) -> dict:
-    result = subprocess.run(
-        [sys.executable, "-c", REQUEST_SCRIPT, mode, raw.decode("latin1")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    import json
-
-    return json.loads(result.stdout)
+    return _run_child(REQUEST_SCRIPT, mode, raw.decode("latin1"))  # type: ignore[no-any-return]
 
 
 PLAIN_REQUEST = (
@@ -183,28 +207,11 @@ def test_a_request_daphne_refuses_is_refused_the_same_way():
 
 RESPONSE_SCRIPT = textwrap.dedent(
     """
-    import asyncio, json, sys
-    from daphne.http_protocol import HTTPFactory
-    from daphne.server import Server
-    from twisted.internet.address import IPv4Address
-    from twisted.internet.testing import StringTransport
     from ccsite import daphne_tuning, twisted_tuning
 
     if sys.argv[1] == "tuned":
         assert twisted_tuning.install()
         assert daphne_tuning.install()
-
-    class Recording(StringTransport):
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            self.writes = []
-
-        def write(self, data):
-            self.writes.append(bytes(data))
-            super().write(data)
-
-        def writeSequence(self, data):
-            self.write(b"".join(data))
 
     async def app(scope, receive, send):
         await receive()
@@ -214,18 +221,7 @@ RESPONSE_SCRIPT = textwrap.dedent(
         await send({"type": "http.response.body", "body": b"end"})
 
     async def main():
-        server = Server(application=app, endpoints=["tcp:port=0:interface=127.0.0.1"])  # never listens
-        server.connections = {}
-        server.root_path = ""
-        server.request_buffer_size = 8192
-        server.proxy_forwarded_address_header = None
-        server.action_logger = None
-        channel = HTTPFactory(server).buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))
-        transport = Recording(
-            hostAddress=IPv4Address("TCP", "127.0.0.1", 8000),
-            peerAddress=IPv4Address("TCP", "127.0.0.1", 40000),
-        )
-        channel.makeConnection(transport)
+        channel, transport = recording_channel(app)
         channel.dataReceived(b"GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n")
         await asyncio.sleep(0.05)
         print(json.dumps([w.decode("latin1") for w in transport.writes]))
@@ -236,18 +232,7 @@ RESPONSE_SCRIPT = textwrap.dedent(
 
 
 def _writes(mode: str) -> list[str]:
-    import json
-
-    result = subprocess.run(
-        [sys.executable, "-c", RESPONSE_SCRIPT, mode],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    return _run_child(RESPONSE_SCRIPT, mode)  # type: ignore[no-any-return]
 
 
 def test_a_streamed_responses_last_chunk_leaves_with_its_end():
