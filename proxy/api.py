@@ -45,13 +45,26 @@ class _ScratchResponse(HttpResponse):
     def __init__(self, content_type: str) -> None:  # HttpResponse.__init__ runs on first use
         self.__dict__["_deferred_content_type"] = content_type
 
+    def _initialise(self) -> bool:
+        content_type = self.__dict__.pop("_deferred_content_type", None)
+        if content_type is None:
+            return False
+        HttpResponse.__init__(self, b"", content_type=content_type)
+        return True
+
     def __getattr__(self, name: str) -> Any:
         # Reached only for an attribute the instance lacks: before first use, any set in init.
-        content_type = self.__dict__.pop("_deferred_content_type", None)
-        if content_type is None or name.startswith("__"):
+        # A special name (``hasattr(r, "__html__")``) is no use of the response: it stays deferred.
+        if name.startswith("__") or not self._initialise():
             raise AttributeError(name)
-        HttpResponse.__init__(self, b"", content_type=content_type)
         return getattr(self, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Any assignment is a use: init first, so it cannot undo what is set (``content`` set to
+        # bytes, ``status_code``, ``charset``), as it would if it ran at a later read.
+        if "_deferred_content_type" in self.__dict__:
+            self._initialise()
+        super().__setattr__(name, value)
 
 
 class GatewayNinjaAPI(NinjaAPI):
