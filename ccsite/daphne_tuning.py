@@ -10,6 +10,10 @@ removes its entry itself if the response has already gone (``protocol_disconnect
 called). Applications that fail or are cancelled stay for the sweep, which logs and reports
 them exactly as before.
 
+An HTTP request's messages reach its application through a ``RequestMessages``
+(``ccsite/request_messages.py``), which the API handler watches for the client's disconnect
+without a task of its own.
+
 A streamed response's last body message (its last events and the chunked terminator) leaves
 in one write (``ccsite.response_head.last_write_joined``), not two sends.
 
@@ -30,8 +34,11 @@ import logging
 import sys
 import time
 import traceback
+from functools import partial
 from typing import Any
 from urllib.parse import unquote
+
+from ccsite.request_messages import RequestMessages
 
 logger = logging.getLogger("daphne.http_protocol")  # where Daphne logs its own failures
 
@@ -192,6 +199,21 @@ def _install_lean_process() -> bool:
     return True
 
 
+def _create_http_application(server: Any, protocol: Any, scope: dict[str, Any]) -> RequestMessages | None:
+    """Daphne's ``create_application`` for an HTTP request, step for step, with the request's
+    messages in a ``RequestMessages`` instead of an ``asyncio.Queue``."""
+    assert "application_instance" not in server.connections[protocol]
+    messages = RequestMessages()
+    scope.setdefault("asgi", {"version": "3.0"})
+    instance = server.application(
+        scope=scope, receive=messages.get, send=partial(server.handle_reply, protocol)
+    )
+    if protocol not in server.connections:
+        return None
+    server.connections[protocol]["application_instance"] = asyncio.ensure_future(instance)
+    return messages
+
+
 def install() -> bool:
     _install_lean_process()
     _install_joined_end()
@@ -206,7 +228,10 @@ def install() -> bool:
     create = server_class.create_application
 
     def create_application(self: Any, protocol: Any, scope: Any) -> Any:
-        queue = create(self, protocol, scope)
+        if scope.get("type") == "http":
+            queue = _create_http_application(self, protocol, scope)
+        else:  # WebSocket: Daphne's own queue
+            queue = create(self, protocol, scope)
         instance = self.connections.get(protocol, {}).get("application_instance")
         if instance is not None:
             instance.add_done_callback(lambda done: _forget_when_done(self, protocol, done))

@@ -32,6 +32,7 @@ from django.utils.log import log_response
 from ccsite import invalidation
 from ccsite.paths import is_api_path
 from ccsite.request_headers import MetaHeaders
+from ccsite.request_messages import RequestMessages
 from ccsite.settings_cache import cached_settings
 from ccsite.stream_parts import FinalPart
 from proxy.request_meta import (
@@ -124,6 +125,48 @@ class GatewayASGIHandler(ASGIHandler):
         return await self.read_body(replay_first)
 
     async def _respond_unless_disconnected(self, request: Any, receive: Any, send: Any) -> Any:
+        messages = getattr(receive, "__self__", None)
+        if isinstance(messages, RequestMessages):  # under Daphne (ccsite/daphne_tuning.py)
+            return await self._respond_until_disconnect(messages, request, send)
+        return await self._respond_with_listener(request, receive, send)
+
+    async def _respond_until_disconnect(self, messages: RequestMessages, request: Any, send: Any) -> Any:
+        """Serve the request; if the client disconnects first, cancel the view, as the stock
+        handler does. The request's messages call back on the disconnect, so no task listens
+        for it: the callback schedules the cancel, which the end of the request withdraws
+        (Daphne also puts a disconnect when the response has ended, inside its last send)."""
+        serving = asyncio.current_task()
+        assert serving is not None
+        loop = serving.get_loop()
+        disconnected = False
+        cancelling: asyncio.Handle | None = None
+
+        def cancel_serving() -> None:
+            nonlocal disconnected
+            disconnected = True
+            serving.cancel()
+
+        def on_disconnect() -> None:
+            nonlocal cancelling
+            if cancelling is None:
+                cancelling = loop.call_soon(cancel_serving)
+
+        messages.on_disconnect(on_disconnect)
+        try:
+            return await self._serve(request, send)
+        except asyncio.CancelledError:
+            record_cancelled_before_outcome(request)  # gone before the view recorded anything
+            if not disconnected:
+                raise  # cancelled from outside (server shutdown): not ours to swallow
+            return None
+        finally:
+            messages.on_disconnect(None)
+            if cancelling is not None:
+                cancelling.cancel()
+            if disconnected:
+                serving.uncancel()  # the cancel was ours and has been handled
+
+    async def _respond_with_listener(self, request: Any, receive: Any, send: Any) -> Any:
         """Serve the request; if the client disconnects first, cancel the view (which closes the
         upstream stream in its ``finally``), as the stock handler does.
 
