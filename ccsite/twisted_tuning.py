@@ -114,6 +114,27 @@ def _install_backlog(tcp: Any) -> None:
     tcp.Port.startListening = start_listening
 
 
+def _install_known_addresses(tcp: Any) -> None:
+    """A connection's two addresses are made once, not on every request: Twisted's Request asks
+    for both each time (the local one is a ``getsockname`` system call), and neither changes
+    for the life of an accepted connection."""
+    get_host, get_peer = tcp.Server.getHost, tcp.Server.getPeer
+
+    def host(self: Any) -> Any:
+        address = self.__dict__.get("_ccsite_host")
+        if address is None:
+            address = self._ccsite_host = get_host(self)
+        return address
+
+    def peer(self: Any) -> Any:
+        address = self.__dict__.get("_ccsite_peer")
+        if address is None:
+            address = self._ccsite_peer = get_peer(self)
+        return address
+
+    tcp.Server.getHost, tcp.Server.getPeer = host, peer
+
+
 def _request_deadline(channel: Any, seconds: float) -> None:
     _cancel_deadline(channel)
     channel._ccsite_deadline = channel.callLater(seconds, lambda: _request_too_slow(channel))
@@ -215,6 +236,7 @@ def install(limits: ServerLimits | None = None) -> bool:
     ):
         _install_request_deadlines(http)
         _install_backlog(tcp)
+        _install_known_addresses(tcp)
         http.HTTPChannel._ccsite_limits = True
 
     if not getattr(http.HTTPFactory, "_ccsite_quiet_log", False) and "_logFile" in vars(http.HTTPFactory):

@@ -212,3 +212,38 @@ def test_headers_in_pieces_get_the_header_deadline_then_the_body_one():
     channel.dataReceived(REQUEST_HEAD[20:])
     assert not first.active()
     assert channel._ccsite_deadline.getTime() == 1 + twisted_tuning._limits.body_timeout
+
+
+def test_a_connections_addresses_are_read_once_and_are_twisteds():
+    import socket
+
+    from twisted.internet import tcp
+    from twisted.internet.address import IPv4Address
+
+    assert twisted_tuning.install() is True
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname())
+    accepted, peer = listener.accept()
+    calls: list[str] = []
+
+    class Counting:  # the socket, counting getsockname calls
+        def __init__(self, sock):
+            self.sock = sock
+
+        def getsockname(self):
+            calls.append("getsockname")
+            return self.sock.getsockname()
+
+        def fileno(self):
+            return self.sock.fileno()
+
+    try:
+        server = tcp.Server.__new__(tcp.Server)
+        server.socket, server.client, server._addressType = Counting(accepted), peer, IPv4Address
+        assert server.getHost() == IPv4Address("TCP", *accepted.getsockname())
+        assert server.getPeer() == IPv4Address("TCP", *peer)
+        assert server.getHost() is server.getHost() and server.getPeer() is server.getPeer()
+        assert calls == ["getsockname"]
+    finally:
+        for sock in (client, accepted, listener):
+            sock.close()
