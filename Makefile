@@ -46,6 +46,7 @@ run: migrate
 	@echo "  first admin: $(PY) manage.py createsuperuser"
 	@echo "  a client key: $(PY) manage.py create_client_key --user YOU --create-user"
 	@echo "  upstream:    $(PY) manage.py add_upstream_credential --label main --from-cli-auth"
+	@echo "               (against the simulator: --label sim --api-key user_sim_anything)"
 	@echo ""
 	$(PY) -m ccsite.serve -b $(HOST) -p $(PORT) $(SERVE_ARGS) ccsite.asgi:application
 
