@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Coroutine
 from contextlib import aclosing
 from functools import lru_cache
 from inspect import iscoroutinefunction
@@ -125,33 +126,26 @@ class GatewayASGIHandler(ASGIHandler):
         return await self.read_body(replay_first)
 
     async def _respond_unless_disconnected(self, request: Any, receive: Any, send: Any) -> Any:
-        messages = getattr(receive, "__self__", None)
-        if isinstance(messages, RequestMessages):  # under Daphne (ccsite/daphne_tuning.py)
-            return await self._respond_until_disconnect(messages, request, send)
-        return await self._respond_with_listener(request, receive, send)
+        """Serve the request; if the client disconnects first, cancel the view (which closes the
+        upstream stream in its ``finally``), as the stock handler does, and answer nothing.
 
-    async def _respond_until_disconnect(self, messages: RequestMessages, request: Any, send: Any) -> Any:
-        """Serve the request; if the client disconnects first, cancel the view, as the stock
-        handler does. The request's messages call back on the disconnect, so no task listens
-        for it: the callback schedules the cancel, which the end of the request withdraws
-        (Daphne also puts a disconnect when the response has ended, inside its last send)."""
+        The view runs in this task. Under Daphne the request's messages call back on the
+        disconnect (``RequestMessages``): no task listens for it. Otherwise one listener task
+        does: one task and no ``asyncio.wait`` per request."""
         serving = asyncio.current_task()
         assert serving is not None
-        loop = serving.get_loop()
         disconnected = False
-        cancelling: asyncio.Handle | None = None
 
         def cancel_serving() -> None:
             nonlocal disconnected
             disconnected = True
             serving.cancel()
 
-        def on_disconnect() -> None:
-            nonlocal cancelling
-            if cancelling is None:
-                cancelling = loop.call_soon(cancel_serving)
-
-        messages.on_disconnect(on_disconnect)
+        messages = getattr(receive, "__self__", None)
+        if isinstance(messages, RequestMessages):  # under Daphne (ccsite/daphne_tuning.py)
+            stop_watching = _watch_messages(messages, cancel_serving)
+        else:
+            stop_watching = _watch_with_listener(self.listen_for_disconnect(receive), cancel_serving)
         try:
             return await self._serve(request, send)
         except asyncio.CancelledError:
@@ -160,43 +154,7 @@ class GatewayASGIHandler(ASGIHandler):
                 raise  # cancelled from outside (server shutdown): not ours to swallow
             return None
         finally:
-            messages.on_disconnect(None)
-            if cancelling is not None:
-                cancelling.cancel()
-            if disconnected:
-                serving.uncancel()  # the cancel was ours and has been handled
-
-    async def _respond_with_listener(self, request: Any, receive: Any, send: Any) -> Any:
-        """Serve the request; if the client disconnects first, cancel the view (which closes the
-        upstream stream in its ``finally``), as the stock handler does.
-
-        The view runs in this task and only the disconnect listener gets one of its own, which
-        cancels this task when the client leaves: one task and no ``asyncio.wait`` per request.
-        """
-        serving = asyncio.current_task()
-        assert serving is not None
-        disconnected = False
-
-        def on_listener_done(listener: asyncio.Task[None]) -> None:
-            nonlocal disconnected
-            if listener.cancelled():
-                return
-            listener.exception()  # retrieved: RequestAborted is the expected end
-            disconnected = True
-            serving.cancel()
-
-        listening = asyncio.create_task(self.listen_for_disconnect(receive))
-        listening.add_done_callback(on_listener_done)
-        try:
-            return await self._serve(request, send)
-        except asyncio.CancelledError:
-            record_cancelled_before_outcome(request)  # gone before the view recorded anything
-            if not disconnected:
-                raise  # cancelled from outside (server shutdown): not ours to swallow
-            return None
-        finally:
-            listening.remove_done_callback(on_listener_done)
-            listening.cancel()
+            stop_watching()
             if disconnected:
                 serving.uncancel()  # the cancel was ours and has been handled
 
@@ -273,6 +231,48 @@ class GatewayASGIHandler(ASGIHandler):
         if now - self._connections_checked_at >= CONNECTION_CHECK_SECONDS:
             self._connections_checked_at = now
             await sync_to_async(close_old_connections)()
+
+
+def _watch_messages(messages: RequestMessages, cancel: Callable[[], None]) -> Callable[[], None]:
+    """Have ``cancel()`` called, a turn later, when the request's messages get a disconnect;
+    returns what stops that (and withdraws a pending call: Daphne also puts a disconnect inside
+    its last send, when the response has ended)."""
+    loop = asyncio.get_running_loop()
+    pending: asyncio.Handle | None = None
+
+    def on_disconnect() -> None:
+        nonlocal pending
+        if pending is None:
+            pending = loop.call_soon(cancel)
+
+    messages.on_disconnect(on_disconnect)
+
+    def stop() -> None:
+        messages.on_disconnect(None)
+        if pending is not None:
+            pending.cancel()
+
+    return stop
+
+
+def _watch_with_listener(listen: Coroutine[Any, Any, None], cancel: Callable[[], None]) -> Callable[[], None]:
+    """Run ``listen`` (Django's ``listen_for_disconnect``) as a task and call ``cancel()`` when it
+    ends on a disconnect; returns what stops it."""
+
+    def on_listener_done(listener: asyncio.Task[None]) -> None:
+        if listener.cancelled():
+            return
+        listener.exception()  # retrieved: RequestAborted is the expected end
+        cancel()
+
+    listening = asyncio.create_task(listen)
+    listening.add_done_callback(on_listener_done)
+
+    def stop() -> None:
+        listening.remove_done_callback(on_listener_done)
+        listening.cancel()
+
+    return stop
 
 
 @lru_cache(maxsize=1024)

@@ -34,7 +34,17 @@ async def call_asgi(
     async def send(message: dict) -> None:
         sent.append(message)
 
-    scope = {
+    scope = http_scope(method, path, headers=headers, root_path=root_path)
+    await asyncio.wait_for(application(scope, receive, send), timeout=30)
+    response_headers = {name.lower(): value for name, value in sent[0]["headers"]}
+    return sent[0]["status"], response_headers, b"".join(message.get("body", b"") for message in sent[1:])
+
+
+def http_scope(
+    method: str, path: str, *, headers: Sequence[tuple[bytes, bytes]] = (), root_path: str = ""
+) -> dict:
+    """The ASGI scope of an HTTP/1.1 request from a loopback client, as Daphne gives it."""
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -48,6 +58,3 @@ async def call_asgi(
         "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80),
     }
-    await asyncio.wait_for(application(scope, receive, send), timeout=30)
-    response_headers = {name.lower(): value for name, value in sent[0]["headers"]}
-    return sent[0]["status"], response_headers, b"".join(message.get("body", b"") for message in sent[1:])

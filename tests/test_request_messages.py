@@ -9,6 +9,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from ccsite.request_messages import RequestMessages
+from tests.asgi_calls import http_scope
 from tests.factories import make_client_key
 
 BODY = {"type": "http.request", "body": b"{}", "more_body": False}
@@ -60,20 +61,7 @@ async def _serve_under_daphne(path: str, messages: RequestMessages, headers=()) 
     async def send(message: dict) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"testserver"), *headers],
-        "client": ["127.0.0.1", 40000],
-        "server": ["127.0.0.1", 8000],
-    }
+    scope = http_scope("GET", path, headers=headers)
     await application(scope, messages.get, send)
     return sent
 
@@ -146,7 +134,7 @@ async def test_the_disconnect_put_when_the_response_ends_cancels_nothing(monkeyp
     from ccsite.asgi import application
 
     messages.put_nowait(BODY)
-    scope = {"type": "http", "method": "GET", "path": "/v1/x", "headers": [], "query_string": b""}
+    scope = http_scope("GET", "/v1/x")
     await application(scope, messages.get, send_then_disconnect)
     await asyncio.sleep(0)
     await asyncio.sleep(0)
