@@ -1,5 +1,7 @@
-"""Daphne forgets a finished HTTP request when it finishes, not on its next sweep, and starts
-a plain HTTP request's application without Twisted's Deferred machinery.
+"""Four trims of Daphne's per-request work: a finished HTTP request is forgotten when it
+finishes, not on the next sweep; a plain HTTP request's application starts without Twisted's
+Deferred machinery; its messages come in a ``RequestMessages``; and a streamed response's
+last body message leaves with the response's end in one write.
 
 Daphne keeps every request in ``Server.connections`` until ``application_checker``, a sweep
 that runs once a second, finds its application done and its response sent; a second sweep,
@@ -14,8 +16,8 @@ An HTTP request's messages reach its application through a ``RequestMessages``
 (``ccsite/request_messages.py``), which the API handler watches for the client's disconnect
 without a task of its own.
 
-A streamed response's last body message (its last events and the chunked terminator) leaves
-in one write (``ccsite.response_head.last_write_joined``), not two sends.
+A chunked response's last body message (for a relayed stream, its closing frames) and the
+chunked terminator leave in one write (``ccsite.response_head.last_write_joined``), not two.
 
 Daphne's ``WebRequest.process`` is an ``inlineCallbacks`` generator that wraps the (synchronous)
 ``create_application`` in ``maybeDeferred``: three Deferreds and a generator per request, on
